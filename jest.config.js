@@ -1,0 +1,26 @@
+/** Unit specs live beside the code; e2e specs live in test/. Type checking is `npm run typecheck`. */
+const transform = { '^.+\\.ts$': 'ts-jest' };
+module.exports = {
+  projects: [
+    {
+      displayName: 'unit',
+      testEnvironment: 'node',
+      rootDir: '.',
+      roots: ['<rootDir>/src'],
+      testRegex: '\\.spec\\.ts$',
+      transform,
+      setupFiles: ['reflect-metadata'],
+      moduleFileExtensions: ['ts', 'js', 'json'],
+    },
+    {
+      displayName: 'e2e',
+      testEnvironment: 'node',
+      rootDir: '.',
+      roots: ['<rootDir>/test'],
+      testRegex: '\\.e2e-spec\\.ts$',
+      transform,
+      setupFiles: ['reflect-metadata'],
+      moduleFileExtensions: ['ts', 'js', 'json'],
+    },
+  ],
+};

@@ -1,0 +1,57 @@
+import { randomUUID } from 'node:crypto';
+import { ConsoleLogger, LogLevel as NestLogLevel, ValidationPipe } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import { FastifyRequest } from 'fastify';
+import { AppModule } from './app.module';
+import { AllExceptionsFilter } from './common/all-exceptions.filter';
+import { appConfig, AppConfig, webhookConfig, WebhookConfig } from './config/configuration';
+import { AppConfigOptions } from './config/config.module';
+import { LogLevel } from './config/environment';
+import { installWebhookIntakeHooks, isWebhookIntake } from './webhooks/webhook-route';
+
+const NEST_LEVELS: Record<LogLevel, NestLogLevel[]> = {
+  fatal: ['fatal'],
+  error: ['fatal', 'error'],
+  warn: ['fatal', 'error', 'warn'],
+  info: ['fatal', 'error', 'warn', 'log'],
+  debug: ['fatal', 'error', 'warn', 'log', 'debug'],
+  trace: ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'],
+};
+
+export function createFastifyAdapter(): FastifyAdapter {
+  return new FastifyAdapter({ genReqId: () => randomUUID() });
+}
+
+/** The one bootstrap path: main.ts and every e2e test build the app here. */
+export async function createApp(options: AppConfigOptions = {}): Promise<NestFastifyApplication> {
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(options), createFastifyAdapter(), {
+    rawBody: true,
+    bufferLogs: true,
+    abortOnError: false,
+  });
+  configureApp(app);
+  return app;
+}
+
+export function configureApp(app: NestFastifyApplication): void {
+  const { logLevel, nodeEnv } = app.get<AppConfig>(appConfig.KEY);
+  const { maxBodyBytes } = app.get<WebhookConfig>(webhookConfig.KEY);
+  app.useLogger(new ConsoleLogger({ logLevels: NEST_LEVELS[logLevel], json: nodeEnv === 'production' }));
+  app.useGlobalFilters(new AllExceptionsFilter());
+  app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
+
+  const fastify = app.getHttpAdapter().getInstance();
+  // Webhook intakes keep their bytes unparsed until the signature is checked; every other JSON route
+  // gets Fastify's parser, which rejects prototype-poisoning keys.
+  const defaultJson = fastify.getDefaultJsonParser('error', 'error');
+  app.useBodyParser('application/json', { bodyLimit: maxBodyBytes }, (request: FastifyRequest, body, done) => {
+    if (isWebhookIntake(request)) {
+      done(null, undefined);
+      return;
+    }
+    // Typed for strings, but takes the buffer as well (Nest's own parser passes it the same way).
+    void defaultJson(request, body as unknown as string, done);
+  });
+  installWebhookIntakeHooks(fastify, maxBodyBytes);
+}

@@ -1,0 +1,64 @@
+import { STATUS_CODES } from 'node:http';
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import { FastifyReply, FastifyRequest } from 'fastify';
+import { InvalidJsonError, ServiceUnavailableError } from './errors';
+
+interface ErrorBody {
+  statusCode: number;
+  error: string;
+  message: string | string[];
+  request_id: string;
+}
+
+/** One place that turns errors into answers; the request id is the correlation id in logs and bodies. */
+@Catch()
+export class AllExceptionsFilter implements ExceptionFilter {
+  private readonly logger = new Logger(AllExceptionsFilter.name);
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const http = host.switchToHttp();
+    const request = http.getRequest<FastifyRequest>();
+    const reply = http.getResponse<FastifyReply>();
+    const requestId = String(request.id);
+    const body = (status: number, error: string, message: string | string[]): ErrorBody => ({
+      statusCode: status,
+      error,
+      message,
+      request_id: requestId,
+    });
+
+    if (exception instanceof HttpException) {
+      const status = exception.getStatus();
+      const response = exception.getResponse();
+      const message =
+        typeof response === 'object' && response !== null && 'message' in response
+          ? (response as { message: string | string[] }).message
+          : exception.message;
+      void reply.status(status).send(body(status, STATUS_CODES[status] ?? 'Error', message));
+      return;
+    }
+    if (exception instanceof InvalidJsonError) {
+      void reply.status(400).send(body(400, 'Bad Request', exception.message));
+      return;
+    }
+    if (exception instanceof ServiceUnavailableError) {
+      this.logger.error(`${request.method} ${request.url} unavailable (request ${requestId}): ${describe(exception)}`);
+      void reply
+        .status(503)
+        .header('retry-after', String(exception.retryAfterSeconds))
+        .send(body(503, 'Service Unavailable', exception.message));
+      return;
+    }
+    this.logger.error(
+      `${request.method} ${request.url} failed (request ${requestId}): ${describe(exception)}`,
+      exception instanceof Error ? exception.stack : undefined,
+    );
+    void reply.status(500).send(body(500, 'Internal Server Error', 'internal error'));
+  }
+}
+
+function describe(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause = error.cause instanceof Error ? ` (cause: ${error.cause.message})` : '';
+  return `${error.message}${cause}`;
+}

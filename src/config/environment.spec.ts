@@ -1,0 +1,66 @@
+import { ConfigurationError, validateEnvironment } from './environment';
+
+const valid = {
+  MODELRIVER_API_KEY: 'mr_live_abc',
+  MODELRIVER_WEBHOOK_SECRET: 'whsec_0123456789abcdef, whsec_older_secret_value',
+};
+
+const problems = (raw: Record<string, unknown>): string => {
+  try {
+    validateEnvironment(raw);
+    return '';
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigurationError);
+    return (error as Error).message;
+  }
+};
+
+describe('validateEnvironment', () => {
+  it('applies defaults and parses lists and numbers', () => {
+    const env = validateEnvironment({ ...valid, PORT: '8080', WEBHOOK_SIGNATURE_SCHEMES: 'raw, ts_raw' });
+    expect(env).toMatchObject({
+      PORT: 8080,
+      DATABASE_URL: 'sqlite:./data/modelriver.db',
+      WEBHOOK_MAX_BODY_BYTES: 1048576,
+      WEBHOOK_SIGNATURE_SCHEMES: ['raw', 'ts_raw'],
+      MODELRIVER_WEBHOOK_SECRET: ['whsec_0123456789abcdef', 'whsec_older_secret_value'],
+    });
+  });
+
+  it('treats empty strings as unset', () => {
+    expect(validateEnvironment({ ...valid, PORT: '' }).PORT).toBe(3000);
+  });
+
+  it('uses all four signature schemes by default', () => {
+    expect(validateEnvironment(valid).WEBHOOK_SIGNATURE_SCHEMES).toEqual(['raw', 'ts_raw', 'ts_data', 'json']);
+  });
+
+  it.each([
+    ['a missing API key', { MODELRIVER_API_KEY: undefined }, 'MODELRIVER_API_KEY'],
+    ['a missing webhook secret', { MODELRIVER_WEBHOOK_SECRET: undefined }, 'MODELRIVER_WEBHOOK_SECRET'],
+    ['a short webhook secret', { MODELRIVER_WEBHOOK_SECRET: 'short' }, 'MODELRIVER_WEBHOOK_SECRET'],
+    ['a non-numeric port', { PORT: 'eighty' }, 'PORT'],
+    ['an unknown scheme', { WEBHOOK_SIGNATURE_SCHEMES: 'raw,md5' }, 'WEBHOOK_SIGNATURE_SCHEMES'],
+    ['a bad database URL', { DATABASE_URL: 'mysql://x' }, 'DATABASE_URL'],
+    ['a bad log level', { LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    ['a tiny body limit', { WEBHOOK_MAX_BODY_BYTES: '10' }, 'WEBHOOK_MAX_BODY_BYTES'],
+  ])('fails on %s, naming the variable', (_name, change, variable) => {
+    expect(problems({ ...valid, ...change })).toContain(variable);
+  });
+
+  it('refuses the committed development values in production', () => {
+    const message = problems({
+      NODE_ENV: 'production',
+      MODELRIVER_API_KEY: 'mr_test_dev-only-api-key',
+      MODELRIVER_WEBHOOK_SECRET: 'whsec_real_secret_0123456789,whsec_dev-only-webhook-secret',
+    });
+    expect(message).toContain('MODELRIVER_API_KEY holds a committed development value');
+    expect(message).toContain('MODELRIVER_WEBHOOK_SECRET holds a committed development value');
+  });
+
+  it('accepts the same development values outside production', () => {
+    expect(() =>
+      validateEnvironment({ MODELRIVER_API_KEY: 'mr_test_dev-only-api-key', MODELRIVER_WEBHOOK_SECRET: 'whsec_dev-only-webhook-secret' }),
+    ).not.toThrow();
+  });
+});

@@ -1,0 +1,158 @@
+import { plainToInstance, Transform, Type } from 'class-transformer';
+import {
+  IsIn,
+  IsInt,
+  IsNotEmpty,
+  IsString,
+  IsUrl,
+  Matches,
+  Max,
+  Min,
+  validateSync,
+} from 'class-validator';
+import { SIGNATURE_SCHEMES, SignatureScheme } from '../webhooks/signature-scheme';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Values committed in `.env` carry this marker; production refuses to boot with any of them. */
+export const DEV_ONLY_MARKER = 'dev-only';
+
+const splitList = ({ value }: { value: unknown }): unknown =>
+  typeof value === 'string'
+    ? value
+        .split(',')
+        .map((item) => item.trim())
+        .filter((item) => item.length > 0)
+    : value;
+
+/**
+ * Every environment variable the service reads, with its default. Validation errors name the variable,
+ * so a bad deployment fails at boot with a message an operator can act on.
+ */
+export class EnvironmentVariables {
+  @IsIn(['development', 'production', 'test'])
+  NODE_ENV: 'development' | 'production' | 'test' = 'development';
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  PORT = 3000;
+
+  @IsString()
+  @IsNotEmpty()
+  HOST = '0.0.0.0';
+
+  @Matches(/^(sqlite:.+|postgres(ql)?:\/\/.+)$/, {
+    message: 'DATABASE_URL must be sqlite:<path> or postgres://...',
+  })
+  DATABASE_URL = 'sqlite:./data/modelriver.db';
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(60_000)
+  DATABASE_BUSY_TIMEOUT_MS = 5000;
+
+  @IsIn(['FULL', 'NORMAL'])
+  SQLITE_SYNCHRONOUS: 'FULL' | 'NORMAL' = 'FULL';
+
+  @IsString()
+  @IsNotEmpty()
+  MODELRIVER_API_KEY: string;
+
+  @Transform(splitList)
+  @IsString({ each: true })
+  @IsNotEmpty({ each: true })
+  @Matches(/^.{16,}$/, { each: true, message: 'each MODELRIVER_WEBHOOK_SECRET must be at least 16 characters' })
+  MODELRIVER_WEBHOOK_SECRET: string[];
+
+  @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true })
+  MODELRIVER_BASE_URL = 'https://api.modelriver.com';
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(1024)
+  @Max(16 * 1024 * 1024)
+  WEBHOOK_MAX_BODY_BYTES = 1024 * 1024;
+
+  @Transform(splitList)
+  @IsIn(SIGNATURE_SCHEMES, { each: true })
+  WEBHOOK_SIGNATURE_SCHEMES: SignatureScheme[] = [...SIGNATURE_SCHEMES];
+
+  @IsIn(LOG_LEVELS)
+  LOG_LEVEL: LogLevel = 'info';
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(256)
+  QUEUE_CONCURRENCY = 16;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(100)
+  QUEUE_MAX_ATTEMPTS = 8;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  QUEUE_BACKOFF_BASE_MS = 1000;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  QUEUE_BACKOFF_MAX_MS = 60_000;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(100)
+  QUEUE_LEASE_MS = 30_000;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(10)
+  QUEUE_POLL_INTERVAL_MS = 500;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  QUEUE_SHUTDOWN_GRACE_MS = 10_000;
+}
+
+const SECRET_VARIABLES = ['MODELRIVER_API_KEY', 'MODELRIVER_WEBHOOK_SECRET'] as const;
+
+export class ConfigurationError extends Error {
+  override name = 'ConfigurationError';
+}
+
+/**
+ * Validates raw environment values (strings) into typed configuration. Empty strings count as unset so
+ * that `PORT=` in a file falls back to the default instead of failing obscurely.
+ */
+export function validateEnvironment(raw: Record<string, unknown>): EnvironmentVariables {
+  const present = Object.fromEntries(
+    Object.entries(raw).filter(([, value]) => value !== undefined && value !== ''),
+  );
+  const env = plainToInstance(EnvironmentVariables, present, { exposeDefaultValues: true });
+  const problems = validateSync(env, { skipMissingProperties: false }).flatMap((error) =>
+    Object.values(error.constraints ?? {}).map((message) =>
+      message.startsWith(error.property) ? message : `${error.property}: ${message}`,
+    ),
+  );
+  if (env.NODE_ENV === 'production') {
+    for (const name of SECRET_VARIABLES) {
+      const value: unknown = env[name];
+      const values = Array.isArray(value) ? value : [value];
+      if (values.some((item) => typeof item === 'string' && item.includes(DEV_ONLY_MARKER))) {
+        problems.push(`${name} holds a committed development value; set a real one in production`);
+      }
+    }
+  }
+  if (problems.length > 0) {
+    throw new ConfigurationError(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+  }
+  return env;
+}

@@ -1,0 +1,158 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { queueConfig, QueueConfig } from '../config/configuration';
+import { backoffDelay } from './backoff';
+import { ClaimedJob, EmbeddedQueueRepository } from './embedded-queue.repository';
+import { DeliveryJob, DeliveryJobHandler, JobContext, JobQueue, PermanentJobError } from './job-queue.port';
+
+const errorMessage = (error: unknown): string =>
+  error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+
+/**
+ * Durable in-process queue over the deliveries table. Enqueue wakes the worker at once (no polling delay on
+ * the happy path); a timer sweeps for due retries and expired leases. Running jobs renew their lease, so
+ * only a dead process lets a lease expire.
+ */
+@Injectable()
+export class EmbeddedJobQueue implements JobQueue {
+  private readonly logger = new Logger(EmbeddedJobQueue.name);
+  private handler?: DeliveryJobHandler;
+  private readonly running = new Map<string, { job: ClaimedJob; done: Promise<void> }>();
+  private started = false;
+  private stopping = false;
+  private pumping = false;
+  private pumpAgain = false;
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly store: EmbeddedQueueRepository,
+    @Inject(queueConfig.KEY) private readonly config: QueueConfig,
+  ) {}
+
+  setHandler(handler: DeliveryJobHandler): void {
+    if (this.handler) throw new Error('JobQueue already has a handler: exactly one may process deliveries');
+    this.handler = handler;
+  }
+
+  enqueue(_job: DeliveryJob): Promise<void> {
+    // The stored row is the job; all that is left is to wake the worker.
+    this.wake();
+    return Promise.resolve();
+  }
+
+  async start(): Promise<void> {
+    if (!this.handler) throw new Error('JobQueue has no handler: nothing would process deliveries');
+    const recovered = await this.store.recoverInterrupted(Date.now());
+    if (recovered > 0) this.logger.warn(`recovered ${recovered} deliveries interrupted by a previous stop`);
+    this.started = true;
+    this.wake();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.timer);
+    if (this.running.size === 0) return;
+    this.logger.log(`waiting up to ${this.config.shutdownGraceMs} ms for ${this.running.size} running jobs`);
+    let graceTimer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.running.values()].map((entry) => entry.done)),
+      new Promise((resolve) => (graceTimer = setTimeout(resolve, this.config.shutdownGraceMs))),
+    ]);
+    clearTimeout(graceTimer);
+    const now = Date.now();
+    for (const { job } of this.running.values()) {
+      await this.store.release(job, now);
+      this.logger.warn(`released delivery ${job.deliveryId} unfinished; it runs again on the next start`);
+    }
+  }
+
+  private wake(): void {
+    if (!this.started || this.stopping) return;
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    setImmediate(() => void this.pump());
+  }
+
+  /** Claims while there are free slots, then sleeps until the next due retry or the poll interval. */
+  private async pump(): Promise<void> {
+    try {
+      do {
+        this.pumpAgain = false;
+        while (!this.stopping && this.running.size < this.config.concurrency) {
+          const job = await this.store.claimNext(Date.now(), this.config.leaseMs);
+          if (!job) break;
+          this.launch(job);
+        }
+      } while (this.pumpAgain && !this.stopping);
+      await this.schedule();
+    } catch (error) {
+      this.logger.error(`claiming jobs failed: ${errorMessage(error)}`);
+      void this.schedule(this.config.pollIntervalMs * 4);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private async schedule(delay?: number): Promise<void> {
+    if (this.stopping) return;
+    let wait = delay ?? this.config.pollIntervalMs;
+    if (delay === undefined && this.running.size < this.config.concurrency) {
+      const due = await this.store.nextDueAt();
+      if (due !== undefined) wait = Math.max(0, Math.min(wait, due - Date.now()));
+    }
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.wake(), wait);
+    this.timer.unref();
+  }
+
+  private launch(job: ClaimedJob): void {
+    const done = this.run(job)
+      .catch((error: unknown) => this.logger.error(`delivery ${job.deliveryId} run failed: ${errorMessage(error)}`))
+      .finally(() => {
+      this.running.delete(job.deliveryId);
+      this.wake();
+    });
+    this.running.set(job.deliveryId, { job, done });
+  }
+
+  private async run(job: ClaimedJob): Promise<void> {
+    const handler = this.handler!;
+    const context: JobContext = { attempt: job.attempt, maxAttempts: this.config.maxAttempts };
+    const deliveryJob = { deliveryId: job.deliveryId };
+    const renew = setInterval(
+      () => void this.store.extendLease(job, Date.now() + this.config.leaseMs).catch(() => undefined),
+      Math.max(50, Math.floor(this.config.leaseMs / 3)),
+    );
+    try {
+      if (job.attempt > context.maxAttempts) {
+        // Crashes used up the attempts before any run could finish: take the error path now.
+        throw new PermanentJobError(`gave up after ${job.attempt - 1} interrupted attempts`);
+      }
+      await handler.handle(deliveryJob, context);
+      await this.store.complete(job, Date.now());
+    } catch (error) {
+      const cause = error instanceof Error ? error : new Error(String(error));
+      const final = cause instanceof PermanentJobError || job.attempt >= context.maxAttempts;
+      if (!final) {
+        const delay = backoffDelay(job.attempt, {
+          baseMs: this.config.backoffBaseMs,
+          maxMs: this.config.backoffMaxMs,
+        });
+        this.logger.warn(`delivery ${job.deliveryId} attempt ${job.attempt} failed, retry in ${delay} ms: ${errorMessage(cause)}`);
+        await this.store.retryAt(job, Date.now() + delay, errorMessage(cause), Date.now());
+        return;
+      }
+      this.logger.error(`delivery ${job.deliveryId} failed for good after attempt ${job.attempt}: ${errorMessage(cause)}`);
+      try {
+        await handler.onDead(deliveryJob, cause, context);
+      } catch (deadError) {
+        this.logger.error(`delivery ${job.deliveryId} error path failed: ${errorMessage(deadError)}`);
+      }
+      await this.store.markDead(job, errorMessage(cause), Date.now());
+    } finally {
+      clearInterval(renew);
+    }
+  }
+}

@@ -1,0 +1,119 @@
+import { randomUUID } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import { InjectDatabase } from '../database/database.module';
+import { Db } from '../database/database.types';
+
+export interface ClaimedJob {
+  deliveryId: string;
+  attempt: number;
+  leaseToken: string;
+}
+
+const RUNNABLE = ['queued', 'retrying'] as const;
+
+/**
+ * Queue state kept on the deliveries table (embedded profile). Every write after a claim is fenced by the
+ * lease token, so a worker whose lease was taken over can never complete or fail someone else's run.
+ */
+@Injectable()
+export class EmbeddedQueueRepository {
+  constructor(@InjectDatabase() private readonly db: Db) {}
+
+  /** Claims the most overdue runnable delivery, or one whose lease expired (its worker died). */
+  async claimNext(now: number, leaseMs: number): Promise<ClaimedJob | undefined> {
+    const leaseToken = randomUUID();
+    const row = await this.db
+      .updateTable('webhook_deliveries')
+      .set((eb) => ({
+        status: 'processing',
+        attempts: eb('attempts', '+', 1),
+        lease_until: now + leaseMs,
+        lease_token: leaseToken,
+        updated_at: now,
+      }))
+      .where('id', '=', (eb) =>
+        eb
+          .selectFrom('webhook_deliveries')
+          .select('id')
+          .where((w) =>
+            w.or([
+              w.and([w('status', 'in', RUNNABLE), w('next_run_at', '<=', now)]),
+              w.and([w('status', '=', 'processing'), w('lease_until', '<', now)]),
+            ]),
+          )
+          .orderBy('next_run_at')
+          .limit(1),
+      )
+      .returning(['id', 'attempts'])
+      .executeTakeFirst();
+    return row && { deliveryId: row.id, attempt: row.attempts, leaseToken };
+  }
+
+  /** Earliest time something becomes runnable, to sleep exactly until then. */
+  async nextDueAt(): Promise<number | undefined> {
+    const row = await this.db
+      .selectFrom('webhook_deliveries')
+      .select((eb) => eb.fn.min('next_run_at').as('due'))
+      .where('status', 'in', RUNNABLE)
+      .executeTakeFirst();
+    return row?.due == null ? undefined : Number(row.due);
+  }
+
+  async extendLease(job: ClaimedJob, until: number): Promise<boolean> {
+    const result = await this.db
+      .updateTable('webhook_deliveries')
+      .set({ lease_until: until })
+      .where('id', '=', job.deliveryId)
+      .where('lease_token', '=', job.leaseToken)
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
+  async complete(job: ClaimedJob, now: number): Promise<void> {
+    await this.finish(job, { status: 'completed', completed_at: now, updated_at: now });
+  }
+
+  async retryAt(job: ClaimedJob, runAt: number, error: string, now: number): Promise<void> {
+    await this.finish(job, { status: 'retrying', next_run_at: runAt, last_error: error, updated_at: now });
+  }
+
+  async markDead(job: ClaimedJob, error: string, now: number): Promise<void> {
+    await this.finish(job, { status: 'dead', last_error: error, updated_at: now });
+  }
+
+  /** Hands a running job back (shutdown): runnable at once by the next process. */
+  async release(job: ClaimedJob, now: number): Promise<void> {
+    await this.finish(job, { status: 'retrying', next_run_at: now, updated_at: now });
+  }
+
+  /**
+   * The embedded profile runs one process per database file, so at boot nothing can still be running:
+   * rows left `processing` by a crash are runnable again at once instead of after their lease.
+   */
+  async recoverInterrupted(now: number): Promise<number> {
+    const result = await this.db
+      .updateTable('webhook_deliveries')
+      .set({ status: 'retrying', next_run_at: now, lease_until: null, lease_token: null, updated_at: now })
+      .where('status', '=', 'processing')
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  }
+
+  private async finish(
+    job: ClaimedJob,
+    changes: {
+      status: 'completed' | 'retrying' | 'dead';
+      updated_at: number;
+      completed_at?: number;
+      next_run_at?: number;
+      last_error?: string;
+    },
+  ): Promise<void> {
+    await this.db
+      .updateTable('webhook_deliveries')
+      .set({ ...changes, lease_until: null, lease_token: null })
+      .where('id', '=', job.deliveryId)
+      .where('lease_token', '=', job.leaseToken)
+      .execute();
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * The seam between intake and processing. The embedded driver keeps jobs in the deliveries table; the
+ * scale driver keeps them in BullMQ. Both give the same guarantees, proven by one contract suite:
+ * a job enqueued after its delivery is stored runs at least once, retries back off, and a job that keeps
+ * failing ends dead after `maxAttempts`, with `onDead` called before it is marked so.
+ */
+export const JOB_QUEUE = Symbol('JOB_QUEUE');
+
+export interface DeliveryJob {
+  deliveryId: string;
+}
+
+export interface JobContext {
+  /** 1-based; counts every claim, including ones a crash interrupted. */
+  attempt: number;
+  maxAttempts: number;
+}
+
+export interface DeliveryJobHandler {
+  /** Resolve when the job is done. Throw PermanentJobError to stop retrying; any other error retries. */
+  handle(job: DeliveryJob, context: JobContext): Promise<void>;
+  /** Called once the job has failed for good, before it is marked dead (e.g. to send the error callback). */
+  onDead(job: DeliveryJob, error: Error, context: JobContext): Promise<void>;
+}
+
+export interface JobQueue {
+  /** Makes a stored delivery runnable; idempotent per delivery id. */
+  enqueue(job: DeliveryJob): Promise<void>;
+  /** Exactly one handler; the queue refuses to start without one. */
+  setHandler(handler: DeliveryJobHandler): void;
+  start(): Promise<void>;
+  /** Stops claiming, lets running jobs finish within the grace time, releases the rest for a later run. */
+  stop(): Promise<void>;
+}
+
+/** A failure that retrying cannot fix (bad data, refused callback URL): go straight to the error path. */
+export class PermanentJobError extends Error {
+  override name = 'PermanentJobError';
+}

@@ -1,0 +1,43 @@
+import { Logger } from '@nestjs/common';
+import { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { createApp } from './app.setup';
+import { appConfig, AppConfig } from './config/configuration';
+import { ConfigurationError } from './config/environment';
+
+const logger = new Logger('Bootstrap');
+
+/**
+ * Like enableShutdownHooks(), but a completed drain exits 0 (Nest re-raises the signal instead). app.close()
+ * runs the same lifecycle hooks: the queue releases its jobs, then the database closes.
+ */
+function closeOnSignals(app: NestFastifyApplication): void {
+  let closing = false;
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (closing) return;
+    closing = true;
+    logger.log(`${signal} received: draining`);
+    app.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error(`shutdown failed: ${String(error)}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', shutdown);
+  process.once('SIGINT', shutdown);
+}
+
+async function bootstrap(): Promise<void> {
+  const app = await createApp();
+  closeOnSignals(app);
+  const { port, host } = app.get<AppConfig>(appConfig.KEY);
+  await app.listen(port, host);
+  logger.log(`listening on http://${host}:${port}`);
+}
+
+bootstrap().catch((error: unknown) => {
+  // A bad configuration is the operator's to fix: print what is wrong, not a stack trace.
+  console.error(error instanceof ConfigurationError ? error.message : error);
+  process.exit(1);
+});

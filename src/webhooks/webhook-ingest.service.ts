@@ -1,0 +1,118 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import secureJson from 'secure-json-parse';
+import { InvalidJsonError, ServiceUnavailableError } from '../common/errors';
+import { JOB_QUEUE, JobQueue } from '../jobs/job-queue.port';
+import { DeliveriesRepository, NewDelivery } from './deliveries.repository';
+import { validateWebhookPayload } from './dto/webhook-payload.dto';
+import { isJsonObject, normaliseWebhookPayload } from './webhook-envelope';
+import { SignatureMatch } from './webhook-signature.guard';
+
+export type WebhookAnswer =
+  | { received: true; delivery_id: string; duplicate: boolean }
+  | { received: true; delivery_id: string; duplicate: boolean; quarantined: true; errors: string[] };
+
+const clip = (value: unknown, max: number): string | null =>
+  typeof value === 'string' && value.length > 0 ? value.slice(0, max) : null;
+
+/**
+ * The short ingest path: parse safely, validate, store (insert-if-absent), wake the worker, answer.
+ * Only authentic bodies get here (the signature guard ran first).
+ */
+@Injectable()
+export class WebhookIngestService {
+  private readonly logger = new Logger(WebhookIngestService.name);
+
+  constructor(
+    private readonly deliveries: DeliveriesRepository,
+    @Inject(JOB_QUEUE) private readonly queue: JobQueue,
+  ) {}
+
+  async ingest(rawBody: Buffer, signature: SignatureMatch): Promise<WebhookAnswer> {
+    const body = this.parse(rawBody);
+    const validation = validateWebhookPayload(normaliseWebhookPayload(body));
+    const now = Date.now();
+    const row = {
+      id: randomUUID(),
+      payload: rawBody.toString('utf8'),
+      signature_scheme: signature.scheme,
+      signature_secret_index: signature.secretIndex,
+      attempts: 0,
+      next_run_at: now,
+      created_at: now,
+      updated_at: now,
+    };
+
+    if (!validation.ok) {
+      // Authentic but unusable: keep it (an operator can replay it after a fix) and answer 202 so
+      // ModelRiver stops retrying something that can never succeed. Identical bodies share one row.
+      const inner = normaliseWebhookPayload(body);
+      const fields = isJsonObject(inner) ? inner : {};
+      const stored = await this.store({
+        ...row,
+        dedupe_key: `quarantine:${createHash('sha256').update(rawBody).digest('hex')}`,
+        status: 'quarantined',
+        channel_id: clip(fields.channel_id, 200),
+        type: clip(fields.type, 100),
+        event: clip(fields.event, 200),
+        validation_errors: JSON.stringify(validation.errors),
+      });
+      this.logger.warn(`quarantined delivery ${stored.id}: ${validation.errors.join('; ')}`);
+      return {
+        received: true,
+        delivery_id: stored.id,
+        duplicate: !stored.inserted,
+        quarantined: true,
+        errors: validation.errors,
+      };
+    }
+
+    const stored = await this.store({
+      ...row,
+      dedupe_key: `${validation.channelId}:${validation.type}`,
+      status: 'queued',
+      channel_id: validation.channelId,
+      type: validation.type,
+      event: validation.event,
+    });
+    // A duplicate still queued may have missed its enqueue (crash between insert and enqueue): enqueue
+    // again; the queue dedupes by delivery id.
+    if (stored.inserted || stored.status === 'queued') await this.enqueue(stored.id);
+    if (stored.inserted) {
+      this.logger.log(
+        `accepted delivery ${stored.id} ${validation.type}/${validation.event ?? '-'} channel ${validation.channelId} (${signature.scheme}, secret #${signature.secretIndex})`,
+      );
+    } else {
+      this.logger.debug(`duplicate of delivery ${stored.id} channel ${validation.channelId}`);
+    }
+    return { received: true, delivery_id: stored.id, duplicate: !stored.inserted };
+  }
+
+  private parse(rawBody: Buffer): unknown {
+    try {
+      // Prototype keys are dropped, never merged: a hostile body cannot reach Object.prototype.
+      return secureJson.parse(rawBody.toString('utf8'), undefined, {
+        protoAction: 'remove',
+        constructorAction: 'remove',
+      });
+    } catch (error) {
+      throw new InvalidJsonError('request body is not valid JSON', { cause: error });
+    }
+  }
+
+  private async store(row: NewDelivery) {
+    try {
+      return await this.deliveries.insertIfAbsent(row);
+    } catch (error) {
+      throw new ServiceUnavailableError('delivery storage is unavailable, retry later', { cause: error });
+    }
+  }
+
+  private async enqueue(deliveryId: string): Promise<void> {
+    try {
+      await this.queue.enqueue({ deliveryId });
+    } catch (error) {
+      throw new ServiceUnavailableError('delivery queue is unavailable, retry later', { cause: error });
+    }
+  }
+}

@@ -1,0 +1,162 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { SignatureScheme } from './signature-scheme';
+
+export type HeaderValue = string | string[] | undefined;
+export type Headers = Readonly<Record<string, HeaderValue>>;
+
+export interface SignatureVerificationInput {
+  rawBody: Buffer;
+  /** Lower-cased header names, as Node delivers them. */
+  headers: Headers;
+  /** Accepted secrets, newest first; every one is tried (rotation). */
+  secrets: readonly string[];
+  schemes: readonly SignatureScheme[];
+}
+
+export type SignatureVerification =
+  | { ok: true; scheme: SignatureScheme; secretIndex: number }
+  | { ok: false; reason: 'missing' | 'malformed' | 'mismatch' };
+
+const SIGNATURE_FORMAT = /^[0-9a-fA-F]{64}$/;
+// Unix seconds, milliseconds or an ISO-8601 instant; anything else is not a timestamp a sender produces.
+const TIMESTAMP_FORMAT = /^[0-9A-Za-z:.+-]{1,40}$/;
+
+function single(value: HeaderValue): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+function hmac(secret: string, parts: readonly (string | Buffer)[]): Buffer {
+  const mac = createHmac('sha256', secret);
+  for (const part of parts) mac.update(part);
+  return mac.digest();
+}
+
+/** Parses lazily and at most once: only the `json` and `ts_data` schemes look at the parsed body. */
+function lazyJson(rawBody: Buffer): () => unknown {
+  let parsed: { value: unknown } | undefined;
+  return () => {
+    if (!parsed) {
+      try {
+        parsed = { value: JSON.parse(rawBody.toString('utf8')) as unknown };
+      } catch {
+        parsed = { value: undefined };
+      }
+    }
+    return parsed.value;
+  };
+}
+
+interface Candidate {
+  scheme: SignatureScheme;
+  signature: Buffer;
+  message: () => (string | Buffer)[] | undefined;
+}
+
+/**
+ * Checks a ModelRiver webhook signature over the exact received bytes, for every scheme of PROTOCOL.md §3.
+ * Headers are format-checked before decoding, digests are compared in constant time, and nothing throws:
+ * a hostile header can only ever produce `{ ok: false }`.
+ */
+export function verifyWebhookSignature(input: SignatureVerificationInput): SignatureVerification {
+  const { rawBody, headers, secrets, schemes } = input;
+  const enabled = new Set(schemes);
+  const parsedBody = lazyJson(rawBody);
+  const candidates: Candidate[] = [];
+  let sawHeader = false;
+  let sawMalformed = false;
+
+  const mrSignature = headers['mr-signature'];
+  if (mrSignature !== undefined) {
+    sawHeader = true;
+    const value = single(mrSignature);
+    if (value === undefined || !SIGNATURE_FORMAT.test(value)) {
+      sawMalformed = true;
+    } else {
+      const signature = Buffer.from(value, 'hex');
+      candidates.push({ scheme: 'raw', signature, message: () => [rawBody] });
+      candidates.push({
+        scheme: 'json',
+        signature,
+        message: () => {
+          const body = parsedBody();
+          return body === undefined ? undefined : [JSON.stringify(body)];
+        },
+      });
+    }
+  }
+
+  const xSignature = headers['x-modelriver-signature'];
+  if (xSignature !== undefined) {
+    sawHeader = true;
+    const value = single(xSignature);
+    const timestamp = single(headers['x-modelriver-timestamp']);
+    if (
+      value === undefined ||
+      !SIGNATURE_FORMAT.test(value) ||
+      timestamp === undefined ||
+      !TIMESTAMP_FORMAT.test(timestamp)
+    ) {
+      sawMalformed = true;
+    } else {
+      const signature = Buffer.from(value, 'hex');
+      candidates.push({ scheme: 'ts_raw', signature, message: () => [`${timestamp}.`, rawBody] });
+      candidates.push({
+        scheme: 'ts_data',
+        signature,
+        message: () => {
+          // Only a body with a `data` object can match: an HMAC over "{ts}.undefined" would vouch for any body.
+          const body = parsedBody();
+          if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
+          const data = (body as Record<string, unknown>).data;
+          if (typeof data !== 'object' || data === null) return undefined;
+          return [`${timestamp}.`, JSON.stringify(data)];
+        },
+      });
+    }
+  }
+
+  if (!sawHeader) return { ok: false, reason: 'missing' };
+  const usable = candidates.filter((candidate) => enabled.has(candidate.scheme));
+  if (usable.length === 0) return { ok: false, reason: sawMalformed ? 'malformed' : 'mismatch' };
+
+  for (const candidate of usable) {
+    const message = candidate.message();
+    if (!message) continue;
+    for (let secretIndex = 0; secretIndex < secrets.length; secretIndex++) {
+      const expected = hmac(secrets[secretIndex], message);
+      if (timingSafeEqual(expected, candidate.signature)) {
+        return { ok: true, scheme: candidate.scheme, secretIndex };
+      }
+    }
+  }
+  return { ok: false, reason: 'mismatch' };
+}
+
+/** Produces the headers a ModelRiver sender would attach; used by the sandbox, tests and benchmarks. */
+export function signWebhook(
+  rawBody: string | Buffer,
+  secret: string,
+  scheme: SignatureScheme,
+  timestamp = String(Math.floor(Date.now() / 1000)),
+): Record<string, string> {
+  const body = Buffer.isBuffer(rawBody) ? rawBody : Buffer.from(rawBody);
+  const hex = (parts: (string | Buffer)[]) => hmac(secret, parts).toString('hex');
+  switch (scheme) {
+    case 'raw':
+      return { 'mr-signature': hex([body]) };
+    case 'json':
+      return { 'mr-signature': hex([JSON.stringify(JSON.parse(body.toString('utf8')))]) };
+    case 'ts_raw':
+      return {
+        'x-modelriver-signature': hex([`${timestamp}.`, body]),
+        'x-modelriver-timestamp': timestamp,
+      };
+    case 'ts_data': {
+      const data = (JSON.parse(body.toString('utf8')) as { data?: unknown }).data;
+      return {
+        'x-modelriver-signature': hex([`${timestamp}.`, JSON.stringify(data)]),
+        'x-modelriver-timestamp': timestamp,
+      };
+    }
+  }
+}

@@ -1,0 +1,77 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { NestFastifyApplication } from '@nestjs/platform-fastify';
+import BetterSqlite3 from 'better-sqlite3';
+import { createApp } from '../../src/app.setup';
+import { TEST_OLD_SECRET, TEST_SECRET } from './sign-webhook';
+
+export interface TestApp {
+  app: NestFastifyApplication;
+  url: string;
+  dbFile: string;
+  /** A read-only view of the app's database, for asserting what was (not) stored. */
+  db: BetterSqlite3.Database;
+  close(): Promise<void>;
+}
+
+export const BASE_TEST_ENV: Record<string, string> = {
+  NODE_ENV: 'test',
+  HOST: '127.0.0.1',
+  PORT: '0',
+  LOG_LEVEL: 'error',
+  MODELRIVER_API_KEY: 'mr_test_key_for_e2e',
+  MODELRIVER_WEBHOOK_SECRET: `${TEST_SECRET},${TEST_OLD_SECRET}`,
+  MODELRIVER_BASE_URL: 'https://api.modelriver.com',
+  SQLITE_SYNCHRONOUS: 'NORMAL',
+  QUEUE_POLL_INTERVAL_MS: '50',
+  QUEUE_BACKOFF_BASE_MS: '20',
+  QUEUE_BACKOFF_MAX_MS: '200',
+};
+
+export function tempDir(prefix = 'mr-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/**
+ * Boots the real app the way main.ts does (createApp → configureApp, rawBody) on a fresh SQLite file
+ * and a free loopback port. The environment is set only while the app is built, then restored.
+ */
+export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+  const dir = tempDir();
+  const dbFile = join(dir, 'test.db');
+  const merged = { ...BASE_TEST_ENV, DATABASE_URL: `sqlite:${dbFile}`, ...env };
+  const saved = { ...process.env };
+  Object.assign(process.env, merged);
+  let app: NestFastifyApplication;
+  try {
+    app = await createApp({ envFile: false });
+    await app.listen(0, '127.0.0.1');
+  } finally {
+    process.env = saved;
+  }
+  const address = app.getHttpServer().address() as { port: number };
+  const db = new BetterSqlite3(dbFile, { readonly: true });
+  return {
+    app,
+    url: `http://127.0.0.1:${address.port}`,
+    dbFile,
+    db,
+    async close() {
+      db.close();
+      await app.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Polls until `check` returns a value, failing with `what` after a bounded time. */
+export async function waitFor<T>(what: string, check: () => T | undefined | Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
