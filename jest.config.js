@@ -1,6 +1,8 @@
 /** Unit specs live beside the code; e2e specs live in test/. Type checking is `npm run typecheck`. */
 const transform = { '^.+\\.ts$': 'ts-jest' };
 module.exports = {
+  // Bounds whole e2e scenarios (booting processes, crash and restart); these are not performance assertions.
+  testTimeout: 60_000,
   projects: [
     {
       displayName: 'unit',

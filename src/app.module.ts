@@ -1,17 +1,31 @@
-import { DynamicModule, Module } from '@nestjs/common';
+import { DynamicModule, Module, ModuleMetadata } from '@nestjs/common';
+import { EventEmitterModule } from '@nestjs/event-emitter';
 import { AppConfigModule, AppConfigOptions } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
 import { EventHandlersModule } from './event-handlers/event-handlers.module';
 import { JobsModule } from './jobs/jobs.module';
 import { WebhooksModule } from './webhooks/webhooks.module';
 
+export interface AppOptions extends AppConfigOptions {
+  /** Extra modules beside the application's own (tests add fakes at the edges here). */
+  imports?: ModuleMetadata['imports'];
+}
+
 @Module({})
 export class AppModule {
   /** A function, not a static import, so every app (and every test app) validates its own environment. */
-  static forRoot(options: AppConfigOptions = {}): DynamicModule {
+  static forRoot({ imports = [], ...options }: AppOptions = {}): DynamicModule {
     return {
       module: AppModule,
-      imports: [AppConfigModule.forRoot(options), DatabaseModule, JobsModule, WebhooksModule, EventHandlersModule],
+      imports: [
+        AppConfigModule.forRoot(options),
+        EventEmitterModule.forRoot({ wildcard: false }),
+        DatabaseModule,
+        JobsModule,
+        WebhooksModule,
+        EventHandlersModule,
+        ...imports,
+      ],
     };
   }
 }

@@ -3,10 +3,9 @@ import { ConsoleLogger, LogLevel as NestLogLevel, ValidationPipe } from '@nestjs
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { FastifyRequest } from 'fastify';
-import { AppModule } from './app.module';
+import { AppModule, AppOptions } from './app.module';
 import { AllExceptionsFilter } from './common/all-exceptions.filter';
 import { appConfig, AppConfig, webhookConfig, WebhookConfig } from './config/configuration';
-import { AppConfigOptions } from './config/config.module';
 import { LogLevel } from './config/environment';
 import { installWebhookIntakeHooks, isWebhookIntake } from './webhooks/webhook-route';
 
@@ -24,7 +23,7 @@ export function createFastifyAdapter(): FastifyAdapter {
 }
 
 /** The one bootstrap path: main.ts and every e2e test build the app here. */
-export async function createApp(options: AppConfigOptions = {}): Promise<NestFastifyApplication> {
+export async function createApp(options: AppOptions = {}): Promise<NestFastifyApplication> {
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(options), createFastifyAdapter(), {
     rawBody: true,
     bufferLogs: true,

@@ -1,5 +1,6 @@
 import { request as httpRequest } from 'node:http';
 import BetterSqlite3 from 'better-sqlite3';
+import { CallbackSink } from './helpers/callback-sink';
 import { startTestApp, TestApp, waitFor } from './helpers/create-test-app';
 import { aiGeneratedPayload, envelope, Scheme, signedHeaders, TEST_OLD_SECRET } from './helpers/sign-webhook';
 
@@ -29,15 +30,20 @@ const deliveryRow = (app: TestApp, id: unknown) =>
 
 describe('POST /webhooks/modelriver (embedded profile)', () => {
   let app: TestApp;
+  let sink: CallbackSink;
 
   beforeAll(async () => {
+    sink = await new CallbackSink().start();
     app = await startTestApp({ WEBHOOK_MAX_BODY_BYTES: '65536', DATABASE_BUSY_TIMEOUT_MS: '100' });
   });
-  afterAll(() => app.close());
+  afterAll(async () => {
+    await app.close();
+    await sink.close();
+  });
 
   describe('200: accepted, stored, processed', () => {
     it.each<Scheme>(['raw', 'ts_raw', 'ts_data', 'json'])('accepts a delivery signed with %s', async (scheme) => {
-      const payload = aiGeneratedPayload();
+      const payload = aiGeneratedPayload({ callbackBase: sink.url });
       const body = scheme === 'ts_data' ? envelope(payload) : payload;
       const answer = await sendSigned(app, body, scheme);
       expect(answer.status).toBe(200);
@@ -53,7 +59,9 @@ describe('POST /webhooks/modelriver (embedded profile)', () => {
         signature_scheme: scheme,
         signature_secret_index: 0,
         attempts: 1,
+        callback_status: 'delivered',
       });
+      expect(sink.for(payload.channel_id as string)).toHaveLength(1);
     });
 
     it('accepts the rotated-out secret and records which one matched', async () => {

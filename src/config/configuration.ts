@@ -56,10 +56,41 @@ export const queueConfig = registerAs('queue', () => {
   };
 });
 
+export const processingConfig = registerAs('processing', () => ({
+  unknownEventPolicy: env().UNKNOWN_EVENT_POLICY,
+}));
+
+export const callbackConfig = registerAs('callback', () => {
+  const e = env();
+  return {
+    apiKey: e.MODELRIVER_API_KEY,
+    allowHttp: e.CALLBACK_ALLOW_HTTP === 'true',
+    allowedHosts:
+      e.CALLBACK_ALLOWED_HOSTS.length > 0
+        ? e.CALLBACK_ALLOWED_HOSTS.map((host) => host.toLowerCase())
+        : [new URL(e.MODELRIVER_BASE_URL).hostname.toLowerCase()],
+    connectTimeoutMs: e.CALLBACK_CONNECT_TIMEOUT_MS,
+    timeoutMs: e.CALLBACK_TIMEOUT_MS,
+    budgetMs: e.CALLBACK_BUDGET_MS,
+    retryBaseMs: e.CALLBACK_RETRY_BASE_MS,
+    retryMaxMs: e.CALLBACK_RETRY_MAX_MS,
+  };
+});
+
 export type AppConfig = ConfigType<typeof appConfig>;
 export type DatabaseConfig = ConfigType<typeof databaseConfig>;
 export type ModelriverConfig = ConfigType<typeof modelriverConfig>;
 export type WebhookConfig = ConfigType<typeof webhookConfig>;
 export type QueueConfig = ConfigType<typeof queueConfig>;
+export type ProcessingConfig = ConfigType<typeof processingConfig>;
+export type CallbackConfig = ConfigType<typeof callbackConfig>;
 
-export const CONFIG_NAMESPACES = [appConfig, databaseConfig, modelriverConfig, webhookConfig, queueConfig];
+export const CONFIG_NAMESPACES = [
+  appConfig,
+  databaseConfig,
+  modelriverConfig,
+  webhookConfig,
+  queueConfig,
+  processingConfig,
+  callbackConfig,
+];

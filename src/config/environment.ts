@@ -120,6 +120,47 @@ export class EnvironmentVariables {
   @IsInt()
   @Min(0)
   QUEUE_SHUTDOWN_GRACE_MS = 10_000;
+
+  @IsIn(['pass_through', 'reject'])
+  UNKNOWN_EVENT_POLICY: 'pass_through' | 'reject' = 'pass_through';
+
+  @IsIn(['true', 'false'])
+  CALLBACK_ALLOW_HTTP: 'true' | 'false' = 'false';
+
+  /** Defaults to the host of MODELRIVER_BASE_URL (see the callback namespace). */
+  @Transform(splitList)
+  @IsString({ each: true })
+  @Matches(/^[A-Za-z0-9.:[\]-]+$/, { each: true, message: 'each CALLBACK_ALLOWED_HOSTS entry must be a host name or IP' })
+  CALLBACK_ALLOWED_HOSTS: string[] = [];
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(10)
+  @Max(60_000)
+  CALLBACK_CONNECT_TIMEOUT_MS = 5000;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(10)
+  @Max(120_000)
+  CALLBACK_TIMEOUT_MS = 15_000;
+
+  /** Everything (processing retries, callback retries, the error callback) must fit in ModelRiver's 5-minute window. */
+  @Type(() => Number)
+  @IsInt()
+  @Min(100)
+  @Max(290_000)
+  CALLBACK_BUDGET_MS = 240_000;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  CALLBACK_RETRY_BASE_MS = 1000;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  CALLBACK_RETRY_MAX_MS = 30_000;
 }
 
 const SECRET_VARIABLES = ['MODELRIVER_API_KEY', 'MODELRIVER_WEBHOOK_SECRET'] as const;
@@ -150,6 +191,9 @@ export function validateEnvironment(raw: Record<string, unknown>): EnvironmentVa
         problems.push(`${name} holds a committed development value; set a real one in production`);
       }
     }
+  }
+  if (env.CALLBACK_TIMEOUT_MS * 3 > env.CALLBACK_BUDGET_MS) {
+    problems.push('CALLBACK_BUDGET_MS must be at least 3 x CALLBACK_TIMEOUT_MS (result attempts plus the error callback)');
   }
   if (problems.length > 0) {
     throw new ConfigurationError(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);

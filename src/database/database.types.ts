@@ -35,8 +35,56 @@ export interface WebhookDeliveriesTable {
   completed_at: number | null;
 }
 
+export interface ContentsTable {
+  id: string;
+  channel_id: string;
+  title: string;
+  body: string;
+  slug: string;
+  created_at: number;
+}
+
+export interface EntitiesTable {
+  id: string;
+  channel_id: string;
+  name: string;
+  /** Lower-cased name: entities are unique per channel, case-insensitively. */
+  name_key: string;
+  type: string | null;
+  position: number;
+  created_at: number;
+}
+
+export interface TaskResultsTable {
+  channel_id: string;
+  workflow: string | null;
+  status: string;
+  data: string | null;
+  meta: string | null;
+  created_at: number;
+}
+
+export type CallbackKind = 'result' | 'error';
+export type CallbackOutcome = 'delivered' | 'retryable' | 'final' | 'refused';
+
+export interface CallbackAttemptsTable {
+  id: string;
+  delivery_id: string;
+  kind: CallbackKind;
+  attempt: number;
+  status_code: number | null;
+  duration_ms: number;
+  outcome: CallbackOutcome;
+  error: string | null;
+  created_at: number;
+}
+
 export interface Database {
   webhook_deliveries: WebhookDeliveriesTable;
+  contents: ContentsTable;
+  entities: EntitiesTable;
+  task_results: TaskResultsTable;
+  callback_attempts: CallbackAttemptsTable;
 }
 
 export type Db = Kysely<Database>;

@@ -1,8 +1,31 @@
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
-import { JOB_QUEUE, DeliveryJob, DeliveryJobHandler, JobContext, JobQueue, PermanentJobError } from '../jobs/job-queue.port';
-import { DeliveriesRepository } from '../webhooks/deliveries.repository';
+import { EventEmitter2 } from '@nestjs/event-emitter';
+import { callbackConfig, CallbackConfig, processingConfig, ProcessingConfig } from '../config/configuration';
+import { DeliveryJob, DeliveryJobHandler, JOB_QUEUE, JobContext, JobQueue, PermanentJobError } from '../jobs/job-queue.port';
+import { DeliveriesRepository, Delivery } from '../webhooks/deliveries.repository';
+import { AI_GENERATED } from '../webhooks/dto/webhook-payload.dto';
+import { isJsonObject, JsonObject, normaliseWebhookPayload, parseWebhookJson } from '../webhooks/webhook-envelope';
+import { CallbackSender, CallbackTarget } from './callback/callback-sender.service';
+import { ModelRiverEvent, toModelRiverEvent } from './events/modelriver-event';
+import { PermanentProcessingError } from './processing.errors';
+import { ProcessorRegistry } from './processor-registry.service';
 
-/** The worker side of a delivery: the one handler of the JobQueue. */
+const toTarget = (delivery: Delivery, event: ModelRiverEvent): CallbackTarget | undefined =>
+  event.type === AI_GENERATED && event.callbackUrl
+    ? {
+        deliveryId: delivery.id,
+        channelId: event.channelId,
+        callbackUrl: event.callbackUrl,
+        receivedAt: Number(delivery.created_at),
+      }
+    : undefined;
+
+/**
+ * The worker side of a delivery, and the JobQueue's one handler: load → emit `modelriver.<type>.<event>`
+ * (emitAsync; exactly one processor answers) → store the result → callback. The stored result and callback
+ * status make every step safe to repeat: a retry never processes twice, and never calls back twice after a
+ * recorded success.
+ */
 @Injectable()
 export class DeliveryDispatcher implements DeliveryJobHandler, OnModuleInit {
   private readonly logger = new Logger(DeliveryDispatcher.name);
@@ -10,6 +33,11 @@ export class DeliveryDispatcher implements DeliveryJobHandler, OnModuleInit {
   constructor(
     @Inject(JOB_QUEUE) private readonly queue: JobQueue,
     private readonly deliveries: DeliveriesRepository,
+    private readonly events: EventEmitter2,
+    private readonly processors: ProcessorRegistry,
+    private readonly callbacks: CallbackSender,
+    @Inject(processingConfig.KEY) private readonly processing: ProcessingConfig,
+    @Inject(callbackConfig.KEY) private readonly callbackSettings: CallbackConfig,
   ) {}
 
   onModuleInit(): void {
@@ -17,13 +45,85 @@ export class DeliveryDispatcher implements DeliveryJobHandler, OnModuleInit {
   }
 
   async handle(job: DeliveryJob, context: JobContext): Promise<void> {
-    const delivery = await this.deliveries.findById(job.deliveryId);
-    if (!delivery) throw new PermanentJobError(`delivery ${job.deliveryId} does not exist`);
-    this.logger.debug(`processed delivery ${delivery.id} (attempt ${context.attempt})`);
+    const { delivery, event } = await this.load(job.deliveryId);
+    const target = toTarget(delivery, event);
+    if (target) {
+      // Refuse a bad callback URL before doing any work for it: no connection is ever made.
+      const checked = this.callbacks.check(target);
+      if (!checked.ok) {
+        await this.deliveries.setCallbackStatus(delivery.id, 'refused');
+        throw new PermanentJobError(`callback refused: ${checked.reason}`);
+      }
+    }
+
+    let result = delivery.result === null ? undefined : (JSON.parse(delivery.result) as JsonObject);
+    if (result === undefined) {
+      result = await this.process(event, delivery, context);
+      await this.deliveries.saveResult(delivery.id, result);
+    }
+
+    if (!target) {
+      if (delivery.callback_status === null) await this.deliveries.setCallbackStatus(delivery.id, 'not_required');
+      return;
+    }
+    if (delivery.callback_status === 'delivered') return;
+    const sent = await this.callbacks.sendResult(target, result, event.event, context);
+    if (sent.status === 'delivered') return; // its status was committed with the attempt
+    if (sent.status === 'refused') await this.deliveries.setCallbackStatus(delivery.id, 'refused');
+    if (context.draining.aborted) throw new Error('interrupted by shutdown');
+    throw new PermanentJobError(`callback ${sent.status}: ${sent.reason}`);
   }
 
-  onDead(job: DeliveryJob, error: Error): Promise<void> {
-    this.logger.error(`delivery ${job.deliveryId} is dead: ${error.message}`);
-    return Promise.resolve();
+  /** Failed for good: tell ModelRiver once, unless the URL itself is the problem or the result already went out. */
+  async onDead(job: DeliveryJob, error: Error, context: JobContext): Promise<void> {
+    const { delivery, event } = await this.load(job.deliveryId).catch(() => ({ delivery: undefined, event: undefined }));
+    if (!delivery || !event) return;
+    const target = toTarget(delivery, event);
+    const settled = ['delivered', 'error_sent', 'error_failed', 'refused'];
+    if (!target || (delivery.callback_status !== null && settled.includes(delivery.callback_status))) return;
+    const sent = await this.callbacks.sendError(target, error.message.slice(0, 500), context);
+    if (sent.status !== 'delivered') {
+      await this.deliveries.setCallbackStatus(delivery.id, sent.status === 'refused' ? 'refused' : 'error_failed');
+    }
+    this.logger.warn(`delivery ${delivery.id} error callback ${sent.status}`);
+  }
+
+  private async process(event: ModelRiverEvent, delivery: Delivery, context: JobContext): Promise<JsonObject> {
+    if (!this.processors.has(event.name)) {
+      if (this.processing.unknownEventPolicy === 'reject' && event.type === AI_GENERATED) {
+        throw new PermanentJobError(`no processor for event ${event.event ?? event.type}`);
+      }
+      this.logger.warn(`no processor for ${event.name}: passing the AI data through (delivery ${delivery.id})`);
+      return event.aiData;
+    }
+    const started = performance.now();
+    try {
+      const results = (await this.events.emitAsync(event.name, event)) as unknown[];
+      if (results.length !== 1 || !isJsonObject(results[0])) {
+        throw new PermanentJobError(`processor for ${event.name} must return one object, got ${results.length} answers`);
+      }
+      this.logger.log(
+        `processed delivery ${delivery.id} ${event.name} in ${Math.round(performance.now() - started)} ms (attempt ${context.attempt})`,
+      );
+      return results[0];
+    } catch (error) {
+      if (error instanceof PermanentProcessingError || error instanceof PermanentJobError) {
+        throw new PermanentJobError(error.message, { cause: error });
+      }
+      // Retrying only helps while a callback can still make ModelRiver's window.
+      const windowEnd = Number(delivery.created_at) + this.callbackSettings.budgetMs - 2 * this.callbackSettings.timeoutMs;
+      if (event.type === AI_GENERATED && Date.now() > windowEnd) {
+        throw new PermanentJobError(`processing kept failing until the callback window closed: ${String(error)}`, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  private async load(deliveryId: string): Promise<{ delivery: Delivery; event: ModelRiverEvent }> {
+    const delivery = await this.deliveries.findById(deliveryId);
+    if (!delivery) throw new PermanentJobError(`delivery ${deliveryId} does not exist`);
+    const payload = normaliseWebhookPayload(parseWebhookJson(delivery.payload));
+    if (!isJsonObject(payload)) throw new PermanentJobError(`delivery ${deliveryId} payload is not an object`);
+    return { delivery, event: toModelRiverEvent(delivery.id, payload) };
   }
 }

@@ -16,12 +16,13 @@ const errorMessage = (error: unknown): string =>
 export class EmbeddedJobQueue implements JobQueue {
   private readonly logger = new Logger(EmbeddedJobQueue.name);
   private handler?: DeliveryJobHandler;
-  private readonly running = new Map<string, { job: ClaimedJob; done: Promise<void> }>();
+  private readonly running = new Map<string, { job: ClaimedJob; done: Promise<void>; abort: AbortController }>();
   private started = false;
   private stopping = false;
   private pumping = false;
   private pumpAgain = false;
   private timer?: NodeJS.Timeout;
+  private readonly draining = new AbortController();
 
   constructor(
     private readonly store: EmbeddedQueueRepository,
@@ -49,6 +50,7 @@ export class EmbeddedJobQueue implements JobQueue {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.draining.abort();
     clearTimeout(this.timer);
     if (this.running.size === 0) return;
     this.logger.log(`waiting up to ${this.config.shutdownGraceMs} ms for ${this.running.size} running jobs`);
@@ -59,7 +61,8 @@ export class EmbeddedJobQueue implements JobQueue {
     ]);
     clearTimeout(graceTimer);
     const now = Date.now();
-    for (const { job } of this.running.values()) {
+    for (const { job, abort } of this.running.values()) {
+      abort.abort();
       await this.store.release(job, now);
       this.logger.warn(`released delivery ${job.deliveryId} unfinished; it runs again on the next start`);
     }
@@ -108,18 +111,24 @@ export class EmbeddedJobQueue implements JobQueue {
   }
 
   private launch(job: ClaimedJob): void {
-    const done = this.run(job)
+    const abort = new AbortController();
+    const done = this.run(job, abort.signal)
       .catch((error: unknown) => this.logger.error(`delivery ${job.deliveryId} run failed: ${errorMessage(error)}`))
       .finally(() => {
       this.running.delete(job.deliveryId);
       this.wake();
     });
-    this.running.set(job.deliveryId, { job, done });
+    this.running.set(job.deliveryId, { job, done, abort });
   }
 
-  private async run(job: ClaimedJob): Promise<void> {
+  private async run(job: ClaimedJob, signal: AbortSignal): Promise<void> {
     const handler = this.handler!;
-    const context: JobContext = { attempt: job.attempt, maxAttempts: this.config.maxAttempts };
+    const context: JobContext = {
+      attempt: job.attempt,
+      maxAttempts: this.config.maxAttempts,
+      draining: this.draining.signal,
+      signal,
+    };
     const deliveryJob = { deliveryId: job.deliveryId };
     const renew = setInterval(
       () => void this.store.extendLease(job, Date.now() + this.config.leaseMs).catch(() => undefined),
@@ -134,6 +143,11 @@ export class EmbeddedJobQueue implements JobQueue {
       await this.store.complete(job, Date.now());
     } catch (error) {
       const cause = error instanceof Error ? error : new Error(String(error));
+      if (this.stopping && !(cause instanceof PermanentJobError)) {
+        // Interrupted by shutdown, not failed: runnable again at once on the next start.
+        await this.store.release(job, Date.now());
+        return;
+      }
       const final = cause instanceof PermanentJobError || job.attempt >= context.maxAttempts;
       if (!final) {
         const delay = backoffDelay(job.attempt, {

@@ -14,6 +14,10 @@ export interface JobContext {
   /** 1-based; counts every claim, including ones a crash interrupted. */
   attempt: number;
   maxAttempts: number;
+  /** Aborted as soon as shutdown starts: do not begin waiting (backoff sleeps); the job is released and runs again. */
+  draining: AbortSignal;
+  /** Aborted when shutdown's grace time is over: abandon in-flight work too. */
+  signal: AbortSignal;
 }
 
 export interface DeliveryJobHandler {

@@ -6,6 +6,9 @@ import { DeliveryStatus, Db, WebhookDeliveriesTable } from '../database/database
 export type NewDelivery = Insertable<WebhookDeliveriesTable>;
 export type Delivery = Selectable<WebhookDeliveriesTable>;
 
+/** delivered: result callback accepted · error_sent / error_failed: the error callback's fate · refused: URL policy · not_required: no callback in this workflow */
+export type CallbackStatus = 'delivered' | 'error_sent' | 'error_failed' | 'refused' | 'not_required';
+
 @Injectable()
 export class DeliveriesRepository {
   constructor(@InjectDatabase() private readonly db: Db) {}
@@ -28,6 +31,23 @@ export class DeliveriesRepository {
       .where('dedupe_key', '=', row.dedupe_key)
       .executeTakeFirstOrThrow();
     return { ...existing, inserted: false };
+  }
+
+  /** The processor's output, kept so a retry (e.g. after a failed callback) never processes twice. */
+  async saveResult(id: string, result: unknown): Promise<void> {
+    await this.db
+      .updateTable('webhook_deliveries')
+      .set({ result: JSON.stringify(result), updated_at: Date.now() })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  async setCallbackStatus(id: string, callbackStatus: CallbackStatus, error?: string): Promise<void> {
+    await this.db
+      .updateTable('webhook_deliveries')
+      .set({ callback_status: callbackStatus, updated_at: Date.now(), ...(error ? { last_error: error } : {}) })
+      .where('id', '=', id)
+      .execute();
   }
 
   findById(id: string): Promise<Delivery | undefined> {

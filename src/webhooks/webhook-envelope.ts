@@ -1,3 +1,6 @@
+import secureJson from 'secure-json-parse';
+import { InvalidJsonError } from '../common/errors';
+
 export type JsonObject = Record<string, unknown>;
 
 export function isJsonObject(value: unknown): value is JsonObject {
@@ -29,4 +32,13 @@ export function normaliseTimestamp(value: unknown): string | undefined {
   }
   if (typeof value === 'string' && !Number.isNaN(Date.parse(value))) return value;
   return undefined;
+}
+
+/** Parses webhook JSON with prototype keys dropped, never merged: a hostile body cannot reach Object.prototype. */
+export function parseWebhookJson(text: string): unknown {
+  try {
+    return secureJson.parse(text, undefined, { protoAction: 'remove', constructorAction: 'remove' });
+  } catch (error) {
+    throw new InvalidJsonError('request body is not valid JSON', { cause: error });
+  }
 }

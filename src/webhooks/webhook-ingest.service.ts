@@ -1,11 +1,10 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import secureJson from 'secure-json-parse';
-import { InvalidJsonError, ServiceUnavailableError } from '../common/errors';
+import { ServiceUnavailableError } from '../common/errors';
 import { JOB_QUEUE, JobQueue } from '../jobs/job-queue.port';
 import { DeliveriesRepository, NewDelivery } from './deliveries.repository';
 import { validateWebhookPayload } from './dto/webhook-payload.dto';
-import { isJsonObject, normaliseWebhookPayload } from './webhook-envelope';
+import { isJsonObject, normaliseWebhookPayload, parseWebhookJson } from './webhook-envelope';
 import { SignatureMatch } from './webhook-signature.guard';
 
 export type WebhookAnswer =
@@ -29,7 +28,7 @@ export class WebhookIngestService {
   ) {}
 
   async ingest(rawBody: Buffer, signature: SignatureMatch): Promise<WebhookAnswer> {
-    const body = this.parse(rawBody);
+    const body = parseWebhookJson(rawBody.toString('utf8'));
     const validation = validateWebhookPayload(normaliseWebhookPayload(body));
     const now = Date.now();
     const row = {
@@ -86,18 +85,6 @@ export class WebhookIngestService {
       this.logger.debug(`duplicate of delivery ${stored.id} channel ${validation.channelId}`);
     }
     return { received: true, delivery_id: stored.id, duplicate: !stored.inserted };
-  }
-
-  private parse(rawBody: Buffer): unknown {
-    try {
-      // Prototype keys are dropped, never merged: a hostile body cannot reach Object.prototype.
-      return secureJson.parse(rawBody.toString('utf8'), undefined, {
-        protoAction: 'remove',
-        constructorAction: 'remove',
-      });
-    } catch (error) {
-      throw new InvalidJsonError('request body is not valid JSON', { cause: error });
-    }
   }
 
   private async store(row: NewDelivery) {

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import BetterSqlite3 from 'better-sqlite3';
+import { AppOptions } from '../../src/app.module';
 import { createApp } from '../../src/app.setup';
 import { TEST_OLD_SECRET, TEST_SECRET } from './sign-webhook';
 
@@ -19,7 +20,8 @@ export const BASE_TEST_ENV: Record<string, string> = {
   NODE_ENV: 'test',
   HOST: '127.0.0.1',
   PORT: '0',
-  LOG_LEVEL: 'error',
+  // Failure paths are exercised on purpose; TEST_LOG_LEVEL=debug shows what the app logs.
+  LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'fatal',
   MODELRIVER_API_KEY: 'mr_test_key_for_e2e',
   MODELRIVER_WEBHOOK_SECRET: `${TEST_SECRET},${TEST_OLD_SECRET}`,
   MODELRIVER_BASE_URL: 'https://api.modelriver.com',
@@ -27,6 +29,8 @@ export const BASE_TEST_ENV: Record<string, string> = {
   QUEUE_POLL_INTERVAL_MS: '50',
   QUEUE_BACKOFF_BASE_MS: '20',
   QUEUE_BACKOFF_MAX_MS: '200',
+  CALLBACK_ALLOW_HTTP: 'true',
+  CALLBACK_ALLOWED_HOSTS: '127.0.0.1',
 };
 
 export function tempDir(prefix = 'mr-test-'): string {
@@ -37,7 +41,7 @@ export function tempDir(prefix = 'mr-test-'): string {
  * Boots the real app the way main.ts does (createApp → configureApp, rawBody) on a fresh SQLite file
  * and a free loopback port. The environment is set only while the app is built, then restored.
  */
-export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+export async function startTestApp(env: Record<string, string> = {}, options: Omit<AppOptions, 'envFile'> = {}): Promise<TestApp> {
   const dir = tempDir();
   const dbFile = join(dir, 'test.db');
   const merged = { ...BASE_TEST_ENV, DATABASE_URL: `sqlite:${dbFile}`, ...env };
@@ -45,7 +49,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
   Object.assign(process.env, merged);
   let app: NestFastifyApplication;
   try {
-    app = await createApp({ envFile: false });
+    app = await createApp({ ...options, envFile: false });
     await app.listen(0, '127.0.0.1');
   } finally {
     process.env = saved;

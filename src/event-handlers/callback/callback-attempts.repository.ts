@@ -1,0 +1,55 @@
+import { randomUUID } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import { InjectDatabase } from '../../database/database.module';
+import { CallbackKind, Db } from '../../database/database.types';
+import { CallbackStatus } from '../../webhooks/deliveries.repository';
+import { CallbackResponse } from './modelriver-callback.client';
+
+@Injectable()
+export class CallbackAttemptsRepository {
+  constructor(@InjectDatabase() private readonly db: Db) {}
+
+  /**
+   * Records an attempt. With `callbackStatus` (a delivered callback), the delivery's new status is committed
+   * first, as a single statement: the sooner it lands after ModelRiver's 2xx, the smaller the window in which
+   * a crash makes us call back twice. The attempt row is bookkeeping and may follow.
+   */
+  async record(
+    deliveryId: string,
+    kind: CallbackKind,
+    attempt: number,
+    response: CallbackResponse,
+    callbackStatus?: CallbackStatus,
+  ): Promise<void> {
+    if (callbackStatus) {
+      await this.db
+        .updateTable('webhook_deliveries')
+        .set({ callback_status: callbackStatus, updated_at: Date.now() })
+        .where('id', '=', deliveryId)
+        .execute();
+    }
+    await this.db
+      .insertInto('callback_attempts')
+      .values({
+        id: randomUUID(),
+        delivery_id: deliveryId,
+        kind,
+        attempt,
+        status_code: response.statusCode,
+        duration_ms: response.durationMs,
+        outcome: response.outcome,
+        error: response.error,
+        created_at: Date.now(),
+      })
+      .execute();
+  }
+
+  list(deliveryId: string) {
+    return this.db
+      .selectFrom('callback_attempts')
+      .selectAll()
+      .where('delivery_id', '=', deliveryId)
+      .orderBy('created_at')
+      .execute();
+  }
+}

@@ -1,0 +1,103 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { callbackConfig, CallbackConfig } from '../../config/configuration';
+import { CallbackKind } from '../../database/database.types';
+import { backoffDelay } from '../../jobs/backoff';
+import { JsonObject } from '../../webhooks/webhook-envelope';
+import { CallbackAttemptsRepository } from './callback-attempts.repository';
+import { checkCallbackUrl } from './callback-url.policy';
+import { CallbackResponse, ModelRiverCallbackClient } from './modelriver-callback.client';
+
+export interface CallbackTarget {
+  deliveryId: string;
+  channelId: string;
+  callbackUrl: string;
+  /** When the webhook arrived: ModelRiver's callback window runs from about then. */
+  receivedAt: number;
+}
+
+export type CallbackResult =
+  | { status: 'delivered'; statusCode: number | null }
+  | { status: 'failed'; reason: string }
+  | { status: 'refused'; reason: string };
+
+export interface Signals {
+  /** Shutdown started: make no further attempts. */
+  draining: AbortSignal;
+  /** Shutdown's grace is over: abandon the attempt in flight. */
+  signal: AbortSignal;
+}
+
+const DELIVERED_STATUS = { result: 'delivered', error: 'error_sent' } as const;
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+  });
+
+/**
+ * Sends callbacks inside ModelRiver's 5-minute window (CALLBACK_BUDGET_MS from the webhook's arrival):
+ * results with retries (backoff + jitter, Retry-After honoured) whose every attempt ends one timeout before
+ * the budget does, leaving that last slot for the error callback.
+ */
+@Injectable()
+export class CallbackSender {
+  private readonly logger = new Logger(CallbackSender.name);
+
+  constructor(
+    private readonly client: ModelRiverCallbackClient,
+    private readonly attempts: CallbackAttemptsRepository,
+    @Inject(callbackConfig.KEY) private readonly config: CallbackConfig,
+  ) {}
+
+  /** Checks the URL without connecting; also used to decide whether an error callback may be sent. */
+  check(target: CallbackTarget) {
+    return checkCallbackUrl(target.callbackUrl, target.channelId, this.config);
+  }
+
+  sendResult(target: CallbackTarget, data: JsonObject, event: string | null, signals: Signals): Promise<CallbackResult> {
+    const body = { data, task_id: `task_${target.deliveryId}`, metadata: { delivery_id: target.deliveryId, event } };
+    const lastStart = target.receivedAt + this.config.budgetMs - 2 * this.config.timeoutMs;
+    return this.send(target, 'result', body, lastStart, signals);
+  }
+
+  /** Exactly one attempt: the user must hear that processing failed, but not twice. */
+  sendError(target: CallbackTarget, message: string, signals: Signals): Promise<CallbackResult> {
+    const body = { error: 'processing_failed', message };
+    return this.send(target, 'error', body, 0, signals);
+  }
+
+  /** `lastStart`: no retry starts after it (the first attempt always goes out, even late). */
+  private async send(
+    target: CallbackTarget,
+    kind: CallbackKind,
+    body: JsonObject,
+    lastStart: number,
+    { draining, signal }: Signals,
+  ): Promise<CallbackResult> {
+    const checked = this.check(target);
+    if (!checked.ok) return { status: 'refused', reason: checked.reason };
+    let last: CallbackResponse | undefined;
+    for (let attempt = 1; !draining.aborted || attempt === 1; attempt++) {
+      last = await this.client.post(checked.url, body, this.config.timeoutMs, signal);
+      // A delivered callback and its new status commit together: the smaller the gap between ModelRiver's 2xx
+      // and this commit, the smaller the window in which a crash makes us call back twice.
+      await this.attempts.record(target.deliveryId, kind, attempt, last, last.outcome === 'delivered' ? DELIVERED_STATUS[kind] : undefined);
+      if (last.outcome === 'delivered') {
+        this.logger.log(`${kind} callback for delivery ${target.deliveryId} delivered (${last.statusCode}, attempt ${attempt})`);
+        return { status: 'delivered', statusCode: last.statusCode };
+      }
+      if (last.outcome === 'refused') return { status: 'refused', reason: last.error ?? 'refused' };
+      if (last.outcome === 'final') break;
+      const wait = Math.max(
+        last.retryAfterMs ?? 0,
+        backoffDelay(attempt, { baseMs: this.config.retryBaseMs, maxMs: this.config.retryMaxMs }),
+      );
+      if (Date.now() + wait > lastStart) break;
+      this.logger.warn(`${kind} callback for delivery ${target.deliveryId} attempt ${attempt}: ${last.error}; retry in ${wait} ms`);
+      await sleep(wait, draining);
+    }
+    const reason = draining.aborted ? 'interrupted by shutdown' : (last?.error ?? 'not sent');
+    return { status: 'failed', reason };
+  }
+}

@@ -1,0 +1,61 @@
+import { AI_GENERATED, TASK_COMPLETED } from '../../webhooks/dto/webhook-payload.dto';
+import { isJsonObject, JsonObject } from '../../webhooks/webhook-envelope';
+
+/** Event names on the in-process bus: `modelriver.<type>[.<event>]`. */
+export const MODELRIVER_EVENTS = {
+  contentReady: `modelriver.${AI_GENERATED}.content_ready`,
+  entitiesExtracted: `modelriver.${AI_GENERATED}.entities_extracted`,
+  taskCompleted: `modelriver.${TASK_COMPLETED}`,
+} as const;
+
+export function modelRiverEventName(type: string, event: string | null): string {
+  return event ? `modelriver.${type}.${event}` : `modelriver.${type}`;
+}
+
+/** What a processor receives: the delivery, normalised, with the AI output in one place whatever the type. */
+export interface ModelRiverEvent {
+  deliveryId: string;
+  name: string;
+  type: string;
+  event: string | null;
+  channelId: string;
+  /** `ai_response.data` for event-driven workflows, `data` for task.completed (wrapped if not an object). */
+  aiData: JsonObject;
+  aiMeta: JsonObject;
+  customerData: JsonObject;
+  meta: JsonObject;
+  callbackUrl: string | null;
+  /** task.completed only: `success` or `error`. */
+  status: string | null;
+  workflow: string | null;
+}
+
+const objectOr = (value: unknown, fallback: JsonObject = {}): JsonObject => (isJsonObject(value) ? value : fallback);
+
+export function toModelRiverEvent(deliveryId: string, payload: JsonObject): ModelRiverEvent {
+  const type = String(payload.type);
+  const event = typeof payload.event === 'string' ? payload.event : null;
+  const aiResponse = objectOr(payload.ai_response);
+  const aiData =
+    type === AI_GENERATED
+      ? objectOr(aiResponse.data)
+      : isJsonObject(payload.data)
+        ? payload.data
+        : payload.data === undefined
+          ? {}
+          : { value: payload.data };
+  return {
+    deliveryId,
+    name: modelRiverEventName(type, event),
+    type,
+    event,
+    channelId: String(payload.channel_id),
+    aiData,
+    aiMeta: objectOr(aiResponse.meta),
+    customerData: objectOr(payload.customer_data),
+    meta: objectOr(payload.meta),
+    callbackUrl: typeof payload.callback_url === 'string' ? payload.callback_url : null,
+    status: typeof payload.status === 'string' ? payload.status : null,
+    workflow: typeof payload.workflow === 'string' ? payload.workflow : null,
+  };
+}

@@ -1,0 +1,59 @@
+import { randomUUID } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import { InjectDatabase } from '../../database/database.module';
+import { Db } from '../../database/database.types';
+import { JsonObject } from '../../webhooks/webhook-envelope';
+import { MODELRIVER_EVENTS, ModelRiverEvent } from '../events/modelriver-event';
+import { PermanentProcessingError } from '../processing.errors';
+import { EventProcessor, ProcessesEvent } from './event-processor';
+import { slugCandidates } from './slug';
+
+const text = (value: unknown): string | undefined =>
+  typeof value === 'string' && value.trim().length > 0 ? value.trim() : undefined;
+
+/** Stores generated content under a unique slug; one row per channel, so retries create nothing new. */
+@Injectable()
+@ProcessesEvent(MODELRIVER_EVENTS.contentReady)
+export class ContentReadyProcessor implements EventProcessor {
+  constructor(@InjectDatabase() private readonly db: Db) {}
+
+  async process(event: ModelRiverEvent): Promise<JsonObject> {
+    const { aiData, channelId } = event;
+    const body = text(aiData.body) ?? text(aiData.content) ?? text(aiData.text);
+    const title = text(aiData.title) ?? body?.split('\n')[0].slice(0, 120);
+    if (!title || !body) {
+      throw new PermanentProcessingError('content_ready needs ai_response.data.title and a body (body, content or text)');
+    }
+    const row = (await this.findByChannel(channelId)) ?? (await this.insert(channelId, title, body));
+    return {
+      ...aiData,
+      processed: true,
+      saved_at: new Date(Number(row.created_at)).toISOString(),
+      content_id: row.id,
+      slug: row.slug,
+    };
+  }
+
+  /** At most three inserts: the plain slug, then two channel-derived suffixes (see slugCandidates). */
+  private async insert(channelId: string, title: string, body: string) {
+    for (const slug of slugCandidates(title, channelId)) {
+      await this.db
+        .insertInto('contents')
+        .values({ id: randomUUID(), channel_id: channelId, title, body, slug, created_at: Date.now() })
+        .onConflict((oc) => oc.doNothing())
+        .execute();
+      // Either our insert won, or a concurrent run for the same channel did: both leave the channel's row.
+      const row = await this.findByChannel(channelId);
+      if (row) return row;
+    }
+    throw new Error(`no free slug for channel ${channelId}`);
+  }
+
+  private findByChannel(channelId: string) {
+    return this.db
+      .selectFrom('contents')
+      .select(['id', 'slug', 'created_at'])
+      .where('channel_id', '=', channelId)
+      .executeTakeFirst();
+  }
+}

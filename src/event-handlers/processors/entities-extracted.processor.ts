@@ -1,0 +1,43 @@
+import { randomUUID } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import { InjectDatabase } from '../../database/database.module';
+import { Db } from '../../database/database.types';
+import { JsonObject } from '../../webhooks/webhook-envelope';
+import { MODELRIVER_EVENTS, ModelRiverEvent } from '../events/modelriver-event';
+import { PermanentProcessingError } from '../processing.errors';
+import { validateEntities } from './entity-validation';
+import { EventProcessor, ProcessesEvent } from './event-processor';
+
+/** Validates extracted entities and stores the valid ones; unique per channel and name, so retries add nothing. */
+@Injectable()
+@ProcessesEvent(MODELRIVER_EVENTS.entitiesExtracted)
+export class EntitiesExtractedProcessor implements EventProcessor {
+  constructor(@InjectDatabase() private readonly db: Db) {}
+
+  async process(event: ModelRiverEvent): Promise<JsonObject> {
+    const { aiData, channelId } = event;
+    if (!Array.isArray(aiData.entities)) {
+      throw new PermanentProcessingError('entities_extracted needs ai_response.data.entities to be an array');
+    }
+    const { valid, rejected } = validateEntities(aiData.entities);
+    if (valid.length > 0) {
+      const now = Date.now();
+      await this.db
+        .insertInto('entities')
+        .values(
+          valid.map((entity, position) => ({
+            id: randomUUID(),
+            channel_id: channelId,
+            name: entity.name,
+            name_key: entity.name.toLowerCase(),
+            type: entity.type,
+            position,
+            created_at: now,
+          })),
+        )
+        .onConflict((oc) => oc.columns(['channel_id', 'name_key']).doNothing())
+        .execute();
+    }
+    return { ...aiData, entities_validated: valid, entities_rejected: rejected };
+  }
+}
