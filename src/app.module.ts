@@ -1,9 +1,11 @@
 import { DynamicModule, Module, ModuleMetadata } from '@nestjs/common';
 import { EventEmitterModule } from '@nestjs/event-emitter';
+import { AiModule } from './ai/ai.module';
 import { AppConfigModule, AppConfigOptions } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
 import { EventHandlersModule } from './event-handlers/event-handlers.module';
 import { JobsModule } from './jobs/jobs.module';
+import { SandboxModule } from './sandbox/sandbox.module';
 import { WebhooksModule } from './webhooks/webhooks.module';
 
 export interface AppOptions extends AppConfigOptions {
@@ -24,6 +26,8 @@ export class AppModule {
         JobsModule,
         WebhooksModule,
         EventHandlersModule,
+        AiModule,
+        SandboxModule,
         ...imports,
       ],
     };

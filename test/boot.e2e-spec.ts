@@ -2,22 +2,34 @@ import { createHmac } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, REPO_ROOT, spawnApp, startAppProcess } from './helpers/app-process';
-import { tempDir } from './helpers/create-test-app';
+import { tempDir, waitFor } from './helpers/create-test-app';
 
 /** The production start (`node dist/main.js`) with the committed `.env`, as a newcomer runs it. */
 describe('booting the built app', () => {
   const dir = tempDir('mr-boot-');
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('boots on the committed .env and accepts the README curl example', async () => {
-    const port = String(await freePort());
-    // Only PORT and DATABASE_URL are overridden (environment variables win over .env); the secret is .env's.
-    const app = await startAppProcess({ PORT: port, DATABASE_URL: `sqlite:${join(dir, 'boot.db')}` }, { baseEnv: false });
+  it('boots on the committed .env: the README Try it flow completes and its curl example gets 200', async () => {
+    // Only the ports and DATABASE_URL are overridden (environment variables win over .env); all else is .env's.
+    const app = await startAppProcess(
+      { PORT: String(await freePort()), SANDBOX_PORT: String(await freePort()), DATABASE_URL: `sqlite:${join(dir, 'boot.db')}` },
+      { baseEnv: false },
+    );
     try {
+      const readmeText = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+      const tryIt = /-d '(\{"prompt":[^']+)'/.exec(readmeText)![1];
+      const started = await fetch(`${app.url}/ai/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: tryIt });
+      expect(started.status).toBe(200);
+      const { channel_id: channelId } = (await started.json()) as { channel_id: string };
+      const view = await waitFor('the Try it request to complete', async () => {
+        const body = (await (await fetch(`${app.url}/ai/requests/${channelId}`)).json()) as { status: string };
+        return ['completed', 'failed'].includes(body.status) ? body : undefined;
+      });
+      expect(view).toMatchObject({ status: 'completed', result: { slug: expect.any(String) }, callback: { status: 'delivered' } });
+
       const dotenv = readFileSync(join(REPO_ROOT, '.env'), 'utf8');
       const secret = /^MODELRIVER_WEBHOOK_SECRET=(.*)$/m.exec(dotenv)![1].split(',')[0];
-      const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
-      const body = /^BODY='(.*)'$/m.exec(readme)![1];
+      const body = /^BODY='(.*)'$/m.exec(readmeText)![1];
       const signature = createHmac('sha256', secret).update(body).digest('hex');
       const response = await fetch(`${app.url}/webhooks/modelriver`, {
         method: 'POST',

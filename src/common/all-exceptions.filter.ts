@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import { FastifyReply, FastifyRequest } from 'fastify';
 import { InvalidJsonError, ServiceUnavailableError } from './errors';
+import { UpstreamError } from './upstream.error';
 
 interface ErrorBody {
   statusCode: number;
@@ -47,6 +48,13 @@ export class AllExceptionsFilter implements ExceptionFilter {
         .status(503)
         .header('retry-after', String(exception.retryAfterSeconds))
         .send(body(503, 'Service Unavailable', exception.message));
+      return;
+    }
+    if (exception instanceof UpstreamError) {
+      const log = exception.status === 400 || exception.status === 429 ? 'warn' : 'error';
+      this.logger[log](`${request.method} ${request.url} upstream (request ${requestId}): ${describe(exception)}`);
+      if (exception.retryAfter) void reply.header('retry-after', exception.retryAfter);
+      void reply.status(exception.status).send(body(exception.status, STATUS_CODES[exception.status] ?? 'Error', exception.message));
       return;
     }
     this.logger.error(

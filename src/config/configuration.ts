@@ -26,11 +26,40 @@ export const databaseConfig = registerAs('database', () => {
   };
 });
 
+const sandboxOn = (e: EnvironmentVariables): boolean => e.MODELRIVER_SANDBOX === 'true';
+/** With the sandbox on, the backend talks to it instead of ModelRiver, whatever MODELRIVER_BASE_URL says. */
+const modelriverBaseUrl = (e: EnvironmentVariables): string =>
+  sandboxOn(e) ? `http://127.0.0.1:${e.SANDBOX_PORT}` : e.MODELRIVER_BASE_URL.replace(/\/+$/, '');
+
 export const modelriverConfig = registerAs('modelriver', () => {
   const e = env();
   return {
-    baseUrl: e.MODELRIVER_BASE_URL.replace(/\/+$/, ''),
+    baseUrl: modelriverBaseUrl(e),
     apiKey: e.MODELRIVER_API_KEY,
+    requestTimeoutMs: e.AI_REQUEST_TIMEOUT_MS,
+  };
+});
+
+export const aiConfig = registerAs('ai', () => {
+  const e = env();
+  return {
+    defaultWorkflow: e.AI_DEFAULT_WORKFLOW,
+    generateRateLimit: e.AI_GENERATE_RATE_LIMIT,
+    metadataMaxBytes: e.AI_METADATA_MAX_BYTES,
+    apiTokens: e.API_TOKENS,
+  };
+});
+
+export const sandboxConfig = registerAs('sandbox', () => {
+  const e = env();
+  return {
+    enabled: sandboxOn(e),
+    port: e.SANDBOX_PORT,
+    timeFactor: e.SANDBOX_TIME_FACTOR,
+    latencyMs: e.SANDBOX_LATENCY_MS,
+    signatureScheme: e.SANDBOX_SIGNATURE_SCHEME,
+    apiKey: e.MODELRIVER_API_KEY,
+    webhookSecret: e.MODELRIVER_WEBHOOK_SECRET[0],
   };
 });
 
@@ -62,13 +91,15 @@ export const processingConfig = registerAs('processing', () => ({
 
 export const callbackConfig = registerAs('callback', () => {
   const e = env();
+  const allowedHosts =
+    e.CALLBACK_ALLOWED_HOSTS.length > 0
+      ? e.CALLBACK_ALLOWED_HOSTS.map((host) => host.toLowerCase())
+      : [new URL(e.MODELRIVER_BASE_URL).hostname.toLowerCase()];
   return {
     apiKey: e.MODELRIVER_API_KEY,
-    allowHttp: e.CALLBACK_ALLOW_HTTP === 'true',
-    allowedHosts:
-      e.CALLBACK_ALLOWED_HOSTS.length > 0
-        ? e.CALLBACK_ALLOWED_HOSTS.map((host) => host.toLowerCase())
-        : [new URL(e.MODELRIVER_BASE_URL).hostname.toLowerCase()],
+    // The sandbox's callback endpoint is plain http on loopback.
+    allowHttp: e.CALLBACK_ALLOW_HTTP === 'true' || sandboxOn(e),
+    allowedHosts: sandboxOn(e) && !allowedHosts.includes('127.0.0.1') ? [...allowedHosts, '127.0.0.1'] : allowedHosts,
     connectTimeoutMs: e.CALLBACK_CONNECT_TIMEOUT_MS,
     timeoutMs: e.CALLBACK_TIMEOUT_MS,
     budgetMs: e.CALLBACK_BUDGET_MS,
@@ -84,6 +115,8 @@ export type WebhookConfig = ConfigType<typeof webhookConfig>;
 export type QueueConfig = ConfigType<typeof queueConfig>;
 export type ProcessingConfig = ConfigType<typeof processingConfig>;
 export type CallbackConfig = ConfigType<typeof callbackConfig>;
+export type AiConfig = ConfigType<typeof aiConfig>;
+export type SandboxConfig = ConfigType<typeof sandboxConfig>;
 
 export const CONFIG_NAMESPACES = [
   appConfig,
@@ -93,4 +126,6 @@ export const CONFIG_NAMESPACES = [
   queueConfig,
   processingConfig,
   callbackConfig,
+  aiConfig,
+  sandboxConfig,
 ];

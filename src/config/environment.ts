@@ -161,6 +161,57 @@ export class EnvironmentVariables {
   @IsInt()
   @Min(1)
   CALLBACK_RETRY_MAX_MS = 30_000;
+
+  @IsString()
+  @Matches(/^[A-Za-z0-9_.-]{1,100}$/, { message: 'AI_DEFAULT_WORKFLOW must be a workflow name' })
+  AI_DEFAULT_WORKFLOW = 'content_generator';
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(100)
+  @Max(60_000)
+  AI_REQUEST_TIMEOUT_MS = 10_000;
+
+  /** Requests per minute per client IP on POST /ai/generate. */
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  AI_GENERATE_RATE_LIMIT = 30;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(2)
+  @Max(65_536)
+  AI_METADATA_MAX_BYTES = 4096;
+
+  /** When set, /ai routes need `Authorization: Bearer <one of these>`. */
+  @Transform(splitList)
+  @IsString({ each: true })
+  @Matches(/^.{16,}$/, { each: true, message: 'each API_TOKENS entry must be at least 16 characters' })
+  API_TOKENS: string[] = [];
+
+  @IsIn(['true', 'false'])
+  MODELRIVER_SANDBOX: 'true' | 'false' = 'false';
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  SANDBOX_PORT = 3100;
+
+  @Type(() => Number)
+  @Min(0.0001)
+  @Max(1)
+  SANDBOX_TIME_FACTOR = 1;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(60_000)
+  SANDBOX_LATENCY_MS = 400;
+
+  @IsIn(SIGNATURE_SCHEMES)
+  SANDBOX_SIGNATURE_SCHEME: SignatureScheme = 'raw';
 }
 
 const SECRET_VARIABLES = ['MODELRIVER_API_KEY', 'MODELRIVER_WEBHOOK_SECRET'] as const;
@@ -191,6 +242,9 @@ export function validateEnvironment(raw: Record<string, unknown>): EnvironmentVa
         problems.push(`${name} holds a committed development value; set a real one in production`);
       }
     }
+  }
+  if (env.NODE_ENV === 'production' && env.MODELRIVER_SANDBOX === 'true') {
+    problems.push('MODELRIVER_SANDBOX must be false in production: the sandbox is for development and tests only');
   }
   if (env.CALLBACK_TIMEOUT_MS * 3 > env.CALLBACK_BUDGET_MS) {
     problems.push('CALLBACK_BUDGET_MS must be at least 3 x CALLBACK_TIMEOUT_MS (result attempts plus the error callback)');

@@ -79,7 +79,20 @@ export interface CallbackAttemptsTable {
   created_at: number;
 }
 
+export interface AiRequestsTable {
+  channel_id: string;
+  workflow: string;
+  /** What ModelRiver last said about the request: `pending` at start. */
+  status: string;
+  metadata: string | null;
+  /** ModelRiver's start reply without the single-use ws_token. */
+  upstream_response: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
 export interface Database {
+  ai_requests: AiRequestsTable;
   webhook_deliveries: WebhookDeliveriesTable;
   contents: ContentsTable;
   entities: EntitiesTable;

@@ -50,6 +50,17 @@ export class DeliveriesRepository {
       .execute();
   }
 
+  /** The channel's delivery (quarantined ones aside): the webhook that answers a started request. */
+  findForChannel(channelId: string): Promise<Delivery | undefined> {
+    return this.db
+      .selectFrom('webhook_deliveries')
+      .selectAll()
+      .where('channel_id', '=', channelId)
+      .where('status', '<>', 'quarantined')
+      .orderBy('created_at', 'desc')
+      .executeTakeFirst();
+  }
+
   findById(id: string): Promise<Delivery | undefined> {
     return this.db.selectFrom('webhook_deliveries').selectAll().where('id', '=', id).executeTakeFirst();
   }

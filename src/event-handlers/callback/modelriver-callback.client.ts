@@ -29,30 +29,17 @@ function withConnectTimeout(socket: Socket, timeoutMs: number): Socket {
   return socket;
 }
 
-class GuardedHttpAgent extends RequestFilteringHttpAgent {
-  constructor(
-    options: ConstructorParameters<typeof RequestFilteringHttpAgent>[0],
-    private readonly connectTimeoutMs: number,
-  ) {
-    super(options);
-  }
+type FilteringAgentClass = typeof RequestFilteringHttpAgent | typeof RequestFilteringHttpsAgent;
 
-  override createConnection(options: TcpNetConnectOpts, listener?: ConnectionListener): Socket {
-    return withConnectTimeout(super.createConnection(options, listener) as Socket, this.connectTimeoutMs);
+/** Adds the connect timeout to a request-filtering agent class (http or https: the same code for both). */
+function withConnectTimeouts<T extends FilteringAgentClass>(Base: T, connectTimeoutMs: number): T {
+  // Both bases share createConnection's signature; TypeScript cannot extend a union of classes directly.
+  class Guarded extends (Base as typeof RequestFilteringHttpAgent) {
+    override createConnection(options: TcpNetConnectOpts, listener?: ConnectionListener): Socket {
+      return withConnectTimeout(super.createConnection(options, listener) as Socket, connectTimeoutMs);
+    }
   }
-}
-
-class GuardedHttpsAgent extends RequestFilteringHttpsAgent {
-  constructor(
-    options: ConstructorParameters<typeof RequestFilteringHttpsAgent>[0],
-    private readonly connectTimeoutMs: number,
-  ) {
-    super(options);
-  }
-
-  override createConnection(options: TcpNetConnectOpts, listener?: ConnectionListener): Socket {
-    return withConnectTimeout(super.createConnection(options, listener) as Socket, this.connectTimeoutMs);
-  }
+  return Guarded as unknown as T;
 }
 
 /** request-filtering-agent's refusal: a private, loopback, link-local or meta address at connect time. */
@@ -79,16 +66,16 @@ export function classifyStatus(status: number): CallbackOutcome {
  */
 @Injectable()
 export class ModelRiverCallbackClient implements OnApplicationShutdown {
-  private readonly httpAgent: GuardedHttpAgent;
-  private readonly httpsAgent: GuardedHttpsAgent;
+  private readonly httpAgent: RequestFilteringHttpAgent;
+  private readonly httpsAgent: RequestFilteringHttpsAgent;
 
   constructor(
     private readonly http: HttpService,
     @Inject(callbackConfig.KEY) private readonly config: CallbackConfig,
   ) {
     const filter = { allowIPAddressList: allowlistedAddresses(config), keepAlive: true, maxSockets: 64 };
-    this.httpAgent = new GuardedHttpAgent(filter, config.connectTimeoutMs);
-    this.httpsAgent = new GuardedHttpsAgent(filter, config.connectTimeoutMs);
+    this.httpAgent = new (withConnectTimeouts(RequestFilteringHttpAgent, config.connectTimeoutMs))(filter);
+    this.httpsAgent = new (withConnectTimeouts(RequestFilteringHttpsAgent, config.connectTimeoutMs))(filter);
   }
 
   async post(url: URL, body: unknown, timeoutMs: number, signal?: AbortSignal): Promise<CallbackResponse> {

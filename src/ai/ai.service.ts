@@ -1,0 +1,89 @@
+import { BadRequestException, Inject, Injectable, Logger, NotFoundException } from '@nestjs/common';
+import { ServiceUnavailableError } from '../common/errors';
+import { aiConfig, AiConfig } from '../config/configuration';
+import { CallbackAttemptsRepository } from '../event-handlers/callback/callback-attempts.repository';
+import { DeliveriesRepository } from '../webhooks/deliveries.repository';
+import { isJsonObject, normaliseWebhookPayload, parseWebhookJson } from '../webhooks/webhook-envelope';
+import { AiRequestsRepository } from './ai-requests.repository';
+import { GenerateAnswer, GenerateRequestDto } from './dto/generate-request.dto';
+import { ModelRiverTriggerClient } from './modelriver-trigger.client';
+import { deriveRequestStatus, RequestStatus } from './request-status';
+
+export interface RequestView {
+  channel_id: string;
+  workflow: string;
+  status: RequestStatus;
+  created_at: string;
+  updated_at: string;
+  /** What the model produced (from the webhook), once it arrived. */
+  ai_data: unknown;
+  /** What our processor returned and sent back. */
+  result: unknown;
+  callback: { status: string | null; attempts: number; last_status_code: number | null } | null;
+  error: string | null;
+}
+
+const parseJson = (text: string | null): unknown => (text === null ? null : JSON.parse(text));
+
+@Injectable()
+export class AiService {
+  private readonly logger = new Logger(AiService.name);
+
+  constructor(
+    private readonly trigger: ModelRiverTriggerClient,
+    private readonly requests: AiRequestsRepository,
+    private readonly deliveries: DeliveriesRepository,
+    private readonly attempts: CallbackAttemptsRepository,
+    @Inject(aiConfig.KEY) private readonly config: AiConfig,
+  ) {}
+
+  async generate(dto: GenerateRequestDto): Promise<GenerateAnswer> {
+    const metadata = dto.metadata ?? {};
+    if (Buffer.byteLength(JSON.stringify(metadata)) > this.config.metadataMaxBytes) {
+      throw new BadRequestException(`metadata must be at most ${this.config.metadataMaxBytes} bytes of JSON`);
+    }
+    const workflow = dto.workflow ?? this.config.defaultWorkflow;
+    const started = await this.trigger.start({ workflow, messages: [{ role: 'user', content: dto.prompt }], metadata });
+    // The ws_token is a single-use credential: it is never stored.
+    const { ws_token: _token, ...upstream } = started;
+    const status = started.status === 'IN_PROGRESS' || typeof started.status !== 'string' ? 'pending' : started.status;
+    const now = Date.now();
+    try {
+      await this.requests.insert({
+        channel_id: started.channel_id,
+        workflow,
+        status,
+        metadata: JSON.stringify(metadata),
+        upstream_response: JSON.stringify(upstream),
+        created_at: now,
+        updated_at: now,
+      });
+    } catch (error) {
+      throw new ServiceUnavailableError('request storage is unavailable', { cause: error });
+    }
+    this.logger.log(`started ${workflow} request on channel ${started.channel_id}`);
+    return { channel_id: started.channel_id, status, workflow, status_url: `/ai/requests/${started.channel_id}` };
+  }
+
+  async find(channelId: string): Promise<RequestView> {
+    const request = await this.requests.find(channelId);
+    if (!request) throw new NotFoundException(`no request with channel_id ${channelId}`);
+    const delivery = await this.deliveries.findForChannel(channelId);
+    const attempts = delivery ? await this.attempts.list(delivery.id) : [];
+    const payload = delivery ? normaliseWebhookPayload(parseWebhookJson(delivery.payload)) : undefined;
+    const aiResponse = isJsonObject(payload) && isJsonObject(payload.ai_response) ? payload.ai_response : undefined;
+    const status = deriveRequestStatus(request.status, delivery);
+    const last = attempts.at(-1);
+    return {
+      channel_id: request.channel_id,
+      workflow: request.workflow,
+      status,
+      created_at: new Date(Number(request.created_at)).toISOString(),
+      updated_at: new Date(Math.max(Number(request.updated_at), Number(delivery?.updated_at ?? 0))).toISOString(),
+      ai_data: aiResponse?.data ?? (isJsonObject(payload) ? (payload.data ?? null) : null),
+      result: parseJson(delivery?.result ?? null),
+      callback: delivery ? { status: delivery.callback_status, attempts: attempts.length, last_status_code: last?.status_code ?? null } : null,
+      error: status === 'failed' ? (delivery?.last_error ?? 'the request failed upstream') : null,
+    };
+  }
+}

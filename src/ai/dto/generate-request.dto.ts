@@ -1,0 +1,26 @@
+import { IsObject, IsOptional, IsString, Length, Matches } from 'class-validator';
+
+export class GenerateRequestDto {
+  @IsString()
+  @Length(1, 8000)
+  @Matches(/\S/, { message: 'prompt must not be blank' })
+  prompt: string;
+
+  @IsOptional()
+  @IsString()
+  @Matches(/^[A-Za-z0-9_.-]{1,100}$/, { message: 'workflow must be a workflow name' })
+  workflow?: string;
+
+  /** Echoed by ModelRiver as customer_data; capped by AI_METADATA_MAX_BYTES. */
+  @IsOptional()
+  @IsObject()
+  metadata?: Record<string, unknown>;
+}
+
+export interface GenerateAnswer {
+  channel_id: string;
+  status: string;
+  workflow: string;
+  /** Polling fallback for clients without sockets. */
+  status_url: string;
+}
