@@ -24,5 +24,15 @@ module.exports = {
       setupFiles: ['reflect-metadata'],
       moduleFileExtensions: ['ts', 'js', 'json'],
     },
+    {
+      displayName: 'browser',
+      testEnvironment: 'node',
+      rootDir: '.',
+      roots: ['<rootDir>/test/browser'],
+      testRegex: '\\.browser-spec\\.ts$',
+      transform,
+      setupFiles: ['reflect-metadata'],
+      moduleFileExtensions: ['ts', 'js', 'json'],
+    },
   ],
 };

@@ -5,6 +5,7 @@ import { AppConfigModule, AppConfigOptions } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
 import { EventHandlersModule } from './event-handlers/event-handlers.module';
 import { JobsModule } from './jobs/jobs.module';
+import { RealtimeModule } from './realtime/realtime.module';
 import { SandboxModule } from './sandbox/sandbox.module';
 import { WebhooksModule } from './webhooks/webhooks.module';
 
@@ -27,6 +28,7 @@ export class AppModule {
         WebhooksModule,
         EventHandlersModule,
         AiModule,
+        RealtimeModule,
         SandboxModule,
         ...imports,
       ],

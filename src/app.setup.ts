@@ -5,8 +5,9 @@ import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify
 import { FastifyRequest } from 'fastify';
 import { AppModule, AppOptions } from './app.module';
 import { AllExceptionsFilter } from './common/all-exceptions.filter';
-import { appConfig, AppConfig, webhookConfig, WebhookConfig } from './config/configuration';
+import { appConfig, AppConfig, realtimeConfig, RealtimeConfig, webhookConfig, WebhookConfig } from './config/configuration';
 import { LogLevel } from './config/environment';
+import { ConfiguredIoAdapter } from './realtime/socket-io.adapter';
 import { installWebhookIntakeHooks, isWebhookIntake } from './webhooks/webhook-route';
 
 const NEST_LEVELS: Record<LogLevel, NestLogLevel[]> = {
@@ -39,6 +40,9 @@ export function configureApp(app: NestFastifyApplication): void {
   app.useLogger(new ConsoleLogger({ logLevels: NEST_LEVELS[logLevel], json: nodeEnv === 'production' }));
   app.useGlobalFilters(new AllExceptionsFilter());
   app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
+  const { corsOrigins } = app.get<RealtimeConfig>(realtimeConfig.KEY);
+  if (corsOrigins.length > 0) app.enableCors({ origin: corsOrigins });
+  app.useWebSocketAdapter(new ConfiguredIoAdapter(app, corsOrigins));
 
   const fastify = app.getHttpAdapter().getInstance();
   // Webhook intakes keep their bytes unparsed until the signature is checked; every other JSON route

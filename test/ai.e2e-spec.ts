@@ -1,8 +1,15 @@
+import { waitFor } from './helpers/create-test-app';
 import { SandboxTestApp, startSandboxApp } from './helpers/sandbox';
 
 type Json = Record<string, unknown>;
 
 const sandboxRequest = (app: SandboxTestApp, channelId: string) => app.control<Json>(`/requests/${channelId}`);
+/** The sandbox records redeliveries on its own clock: wait until it has made `n` webhook attempts. */
+const afterAttempts = (app: SandboxTestApp, channelId: string, n: number) =>
+  waitFor(`${n} webhook attempts`, async () => {
+    const seen = await sandboxRequest(app, channelId);
+    return (seen.webhook_attempts as Json[]).length >= n ? seen : undefined;
+  });
 const aiRequestCount = (app: SandboxTestApp) => (app.db.prepare('SELECT COUNT(*) AS n FROM ai_requests').get() as { n: number }).n;
 
 describe('POST /ai/generate → sandbox → webhook → processor → callback (offline, end to end)', () => {
@@ -22,6 +29,7 @@ describe('POST /ai/generate → sandbox → webhook → processor → callback (
       status: 'pending',
       workflow: 'content_generator',
       status_url: `/ai/requests/${String(started.body.channel_id)}`,
+      realtime: { namespace: '/ai', subscribe_token: expect.any(String), expires_at: expect.any(String) },
     });
     const channelId = started.body.channel_id as string;
     const view = await app.waitForStatus(channelId, ['completed', 'failed']);
@@ -77,7 +85,7 @@ describe('POST /ai/generate → sandbox → webhook → processor → callback (
     const started = await app.generate({ prompt: 'Lost answer' });
     const channelId = started.body.channel_id as string;
     expect((await app.waitForStatus(channelId, ['completed', 'failed'])).status).toBe('completed');
-    const seen = await sandboxRequest(app, channelId);
+    const seen = await afterAttempts(app, channelId, 2);
     expect((seen.webhook_attempts as Json[]).map((a) => a.status)).toEqual([200, 200]);
     expect(seen.callbacks).toHaveLength(1);
     expect(app.db.prepare('SELECT COUNT(*) AS n FROM webhook_deliveries WHERE channel_id = ?').get(channelId)).toEqual({ n: 1 });
@@ -88,7 +96,7 @@ describe('POST /ai/generate → sandbox → webhook → processor → callback (
     const started = await app.generate({ prompt: 'Duplicate me' });
     const channelId = started.body.channel_id as string;
     expect((await app.waitForStatus(channelId, ['completed', 'failed'])).status).toBe('completed');
-    const seen = await sandboxRequest(app, channelId);
+    const seen = await afterAttempts(app, channelId, 2);
     expect(seen.webhook_attempts).toHaveLength(2);
     expect(seen.callbacks).toHaveLength(1);
     expect(app.db.prepare('SELECT COUNT(*) AS n FROM contents WHERE channel_id = ?').get(channelId)).toEqual({ n: 1 });

@@ -61,13 +61,13 @@ describe('crash recovery (kill -9)', () => {
 
     app = await startAppProcess(env);
     const senders = Array.from({ length: 4 }, (_, n) => sender(n));
-    await waitFor('deliveries and callbacks before the kill', () => (accepted.size >= 60 && sink.requests.length >= 30) || undefined);
+    await waitFor('deliveries and callbacks before the kill', () => (accepted.size >= 60 && sink.requests.length >= 30) || undefined, 30_000);
     const acceptedBeforeKill = accepted.size;
     const killedAt = Date.now();
     await app.kill('SIGKILL');
     await sleep(200);
     app = await startAppProcess(env);
-    await waitFor('deliveries after the restart', () => accepted.size >= acceptedBeforeKill + 60 || undefined);
+    await waitFor('deliveries after the restart', () => accepted.size >= acceptedBeforeKill + 60 || undefined, 30_000);
     running = false;
     await Promise.all(senders);
 

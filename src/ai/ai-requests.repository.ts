@@ -13,6 +13,10 @@ export class AiRequestsRepository {
     await this.db.insertInto('ai_requests').values(row).execute();
   }
 
+  async setStatus(channelId: string, status: string): Promise<void> {
+    await this.db.updateTable('ai_requests').set({ status, updated_at: Date.now() }).where('channel_id', '=', channelId).execute();
+  }
+
   find(channelId: string): Promise<AiRequest | undefined> {
     return this.db.selectFrom('ai_requests').selectAll().where('channel_id', '=', channelId).executeTakeFirst();
   }

@@ -2,7 +2,7 @@ import { Body, Controller, Get, HttpCode, Param, Post, UseGuards } from '@nestjs
 import { ThrottlerGuard } from '@nestjs/throttler';
 import { AiService, RequestView } from './ai.service';
 import { ApiTokenGuard } from './api-token.guard';
-import { GenerateAnswer, GenerateRequestDto } from './dto/generate-request.dto';
+import { GenerateAnswer, GenerateRequestDto, ReconnectRequestDto } from './dto/generate-request.dto';
 
 @Controller('ai')
 @UseGuards(ApiTokenGuard)
@@ -21,5 +21,19 @@ export class AiController {
   @Get('requests/:channel_id')
   find(@Param('channel_id') channelId: string): Promise<RequestView> {
     return this.ai.find(channelId);
+  }
+}
+
+/** The route ModelRiver's browser SDK calls on the customer backend (direct mode). */
+@Controller('api/v1/ai')
+@UseGuards(ApiTokenGuard)
+export class AiReconnectController {
+  constructor(private readonly ai: AiService) {}
+
+  @Post('reconnect')
+  @HttpCode(200)
+  @UseGuards(ThrottlerGuard)
+  reconnect(@Body() body: ReconnectRequestDto): Promise<Record<string, unknown>> {
+    return this.ai.reconnect(body.channel_id);
   }
 }

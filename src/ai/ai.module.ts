@@ -5,7 +5,7 @@ import { aiConfig, AiConfig } from '../config/configuration';
 import { EventHandlersModule } from '../event-handlers/event-handlers.module';
 import { WebhooksModule } from '../webhooks/webhooks.module';
 import { AiRequestsRepository } from './ai-requests.repository';
-import { AiController } from './ai.controller';
+import { AiController, AiReconnectController } from './ai.controller';
 import { AiService } from './ai.service';
 import { ApiTokenGuard } from './api-token.guard';
 import { ModelRiverTriggerClient } from './modelriver-trigger.client';
@@ -20,8 +20,8 @@ import { ModelRiverTriggerClient } from './modelriver-trigger.client';
       useFactory: (config: AiConfig) => ({ throttlers: [{ ttl: 60_000, limit: config.generateRateLimit }] }),
     }),
   ],
-  controllers: [AiController],
+  controllers: [AiController, AiReconnectController],
   providers: [ModelRiverTriggerClient, AiRequestsRepository, AiService, ApiTokenGuard],
-  exports: [ModelRiverTriggerClient, AiRequestsRepository],
+  exports: [ModelRiverTriggerClient, AiRequestsRepository, AiService],
 })
 export class AiModule {}

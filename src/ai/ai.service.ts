@@ -1,12 +1,15 @@
 import { BadRequestException, Inject, Injectable, Logger, NotFoundException } from '@nestjs/common';
+import { EventEmitter2 } from '@nestjs/event-emitter';
 import { ServiceUnavailableError } from '../common/errors';
-import { aiConfig, AiConfig } from '../config/configuration';
+import { aiConfig, AiConfig, realtimeConfig, RealtimeConfig } from '../config/configuration';
 import { CallbackAttemptsRepository } from '../event-handlers/callback/callback-attempts.repository';
 import { DeliveriesRepository } from '../webhooks/deliveries.repository';
 import { isJsonObject, normaliseWebhookPayload, parseWebhookJson } from '../webhooks/webhook-envelope';
+import { signSubscriptionToken } from '../realtime/subscription-token';
 import { AiRequestsRepository } from './ai-requests.repository';
+import { AI_REQUEST_STARTED, AiRequestStartedEvent } from './events/ai-request-started.event';
 import { GenerateAnswer, GenerateRequestDto } from './dto/generate-request.dto';
-import { ModelRiverTriggerClient } from './modelriver-trigger.client';
+import { ModelRiverTriggerClient, StartedRequest } from './modelriver-trigger.client';
 import { deriveRequestStatus, RequestStatus } from './request-status';
 
 export interface RequestView {
@@ -34,7 +37,9 @@ export class AiService {
     private readonly requests: AiRequestsRepository,
     private readonly deliveries: DeliveriesRepository,
     private readonly attempts: CallbackAttemptsRepository,
+    private readonly events: EventEmitter2,
     @Inject(aiConfig.KEY) private readonly config: AiConfig,
+    @Inject(realtimeConfig.KEY) private readonly realtime: RealtimeConfig,
   ) {}
 
   async generate(dto: GenerateRequestDto): Promise<GenerateAnswer> {
@@ -62,7 +67,36 @@ export class AiService {
       throw new ServiceUnavailableError('request storage is unavailable', { cause: error });
     }
     this.logger.log(`started ${workflow} request on channel ${started.channel_id}`);
-    return { channel_id: started.channel_id, status, workflow, status_url: `/ai/requests/${started.channel_id}` };
+    // Gateway mode opens the upstream channel now: Phoenix does not replay pushes sent before a join.
+    this.events.emit(
+      AI_REQUEST_STARTED,
+      new AiRequestStartedEvent(started.channel_id, started.ws_token, started.websocket_url, started.websocket_channel),
+    );
+    const expiresAt = new Date(Date.now() + this.realtime.tokenTtlMs);
+    return {
+      channel_id: started.channel_id,
+      status,
+      workflow,
+      status_url: `/ai/requests/${started.channel_id}`,
+      realtime: {
+        namespace: '/ai',
+        subscribe_token: signSubscriptionToken(started.channel_id, expiresAt, this.realtime.tokenSecret),
+        expires_at: expiresAt.toISOString(),
+      },
+      ...(this.realtime.mode === 'direct' ? this.directFields(started) : {}),
+    };
+  }
+
+  /** Direct mode: a fresh ws_token for ModelRiver's browser SDK, relayed from ModelRiver's reconnect endpoint. */
+  async reconnect(channelId: string): Promise<Record<string, unknown>> {
+    if (this.realtime.mode !== 'direct') throw new NotFoundException('reconnect is served in direct realtime mode only');
+    if (!(await this.requests.find(channelId))) throw new NotFoundException(`no request with channel_id ${channelId}`);
+    const fresh = await this.trigger.reconnect(channelId);
+    return { channel_id: channelId, ...this.directFields(fresh), project_id: fresh.project_id ?? null };
+  }
+
+  private directFields(upstream: StartedRequest) {
+    return { ws_token: upstream.ws_token, websocket_url: upstream.websocket_url, websocket_channel: upstream.websocket_channel };
   }
 
   async find(channelId: string): Promise<RequestView> {

@@ -50,6 +50,19 @@ export const aiConfig = registerAs('ai', () => {
   };
 });
 
+export const realtimeConfig = registerAs('realtime', () => {
+  const e = env();
+  return {
+    mode: e.AI_REALTIME_MODE,
+    tokenSecret: e.REALTIME_TOKEN_SECRET,
+    tokenTtlMs: e.REALTIME_TOKEN_TTL_MS,
+    maxSubscriptionsPerSocket: e.REALTIME_MAX_SUBSCRIPTIONS_PER_SOCKET,
+    stateTtlMs: e.REALTIME_STATE_TTL_MS,
+    upstreamIdleMs: e.REALTIME_UPSTREAM_IDLE_MS,
+    corsOrigins: e.CORS_ORIGINS,
+  };
+});
+
 export const sandboxConfig = registerAs('sandbox', () => {
   const e = env();
   return {
@@ -117,6 +130,7 @@ export type ProcessingConfig = ConfigType<typeof processingConfig>;
 export type CallbackConfig = ConfigType<typeof callbackConfig>;
 export type AiConfig = ConfigType<typeof aiConfig>;
 export type SandboxConfig = ConfigType<typeof sandboxConfig>;
+export type RealtimeConfig = ConfigType<typeof realtimeConfig>;
 
 export const CONFIG_NAMESPACES = [
   appConfig,
@@ -128,4 +142,5 @@ export const CONFIG_NAMESPACES = [
   callbackConfig,
   aiConfig,
   sandboxConfig,
+  realtimeConfig,
 ];

@@ -1,6 +1,7 @@
 import { ConfigurationError, validateEnvironment } from './environment';
 
 const valid = {
+  REALTIME_TOKEN_SECRET: 'realtime-secret-0123456789-abcdefghijkl',
   MODELRIVER_API_KEY: 'mr_live_abc',
   MODELRIVER_WEBHOOK_SECRET: 'whsec_0123456789abcdef, whsec_older_secret_value',
 };
@@ -53,6 +54,7 @@ describe('validateEnvironment', () => {
       NODE_ENV: 'production',
       MODELRIVER_API_KEY: 'mr_test_dev-only-api-key',
       MODELRIVER_WEBHOOK_SECRET: 'whsec_real_secret_0123456789,whsec_dev-only-webhook-secret',
+      REALTIME_TOKEN_SECRET: 'realtime_dev-only-subscribe-token-secret',
     });
     expect(message).toContain('MODELRIVER_API_KEY holds a committed development value');
     expect(message).toContain('MODELRIVER_WEBHOOK_SECRET holds a committed development value');
@@ -60,7 +62,7 @@ describe('validateEnvironment', () => {
 
   it('accepts the same development values outside production', () => {
     expect(() =>
-      validateEnvironment({ MODELRIVER_API_KEY: 'mr_test_dev-only-api-key', MODELRIVER_WEBHOOK_SECRET: 'whsec_dev-only-webhook-secret' }),
+      validateEnvironment({ ...valid, MODELRIVER_API_KEY: 'mr_test_dev-only-api-key', MODELRIVER_WEBHOOK_SECRET: 'whsec_dev-only-webhook-secret' }),
     ).not.toThrow();
   });
 });

@@ -212,9 +212,46 @@ export class EnvironmentVariables {
 
   @IsIn(SIGNATURE_SCHEMES)
   SANDBOX_SIGNATURE_SCHEME: SignatureScheme = 'raw';
+
+  /** `gateway`: we relay ModelRiver's WebSocket through socket.io; `direct`: browsers use ModelRiver's SDK. */
+  @IsIn(['gateway', 'direct'])
+  AI_REALTIME_MODE: 'gateway' | 'direct' = 'gateway';
+
+  /** Signs subscribe tokens; every instance must share it. */
+  @IsString()
+  @Matches(/^.{32,}$/, { message: 'REALTIME_TOKEN_SECRET must be at least 32 characters' })
+  REALTIME_TOKEN_SECRET: string;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(10_000)
+  REALTIME_TOKEN_TTL_MS = 15 * 60_000;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  REALTIME_MAX_SUBSCRIPTIONS_PER_SOCKET = 20;
+
+  /** How long a channel's latest state is kept for late subscribers. */
+  @Type(() => Number)
+  @IsInt()
+  @Min(1000)
+  REALTIME_STATE_TTL_MS = 15 * 60_000;
+
+  /** An upstream channel with no push for this long is closed. */
+  @Type(() => Number)
+  @IsInt()
+  @Min(1000)
+  REALTIME_UPSTREAM_IDLE_MS = 10 * 60_000;
+
+  /** Origins allowed to call the API and the socket.io gateway from a browser; empty means same origin only. */
+  @Transform(splitList)
+  @IsString({ each: true })
+  CORS_ORIGINS: string[] = [];
 }
 
-const SECRET_VARIABLES = ['MODELRIVER_API_KEY', 'MODELRIVER_WEBHOOK_SECRET'] as const;
+const SECRET_VARIABLES = ['MODELRIVER_API_KEY', 'MODELRIVER_WEBHOOK_SECRET', 'REALTIME_TOKEN_SECRET'] as const;
 
 export class ConfigurationError extends Error {
   override name = 'ConfigurationError';

@@ -6,6 +6,7 @@ import { DeliveriesRepository, Delivery } from '../webhooks/deliveries.repositor
 import { AI_GENERATED } from '../webhooks/dto/webhook-payload.dto';
 import { isJsonObject, JsonObject, normaliseWebhookPayload, parseWebhookJson } from '../webhooks/webhook-envelope';
 import { CallbackSender, CallbackTarget } from './callback/callback-sender.service';
+import { DELIVERY_PROGRESS, DeliveryProgressEvent } from './events/delivery-progress.event';
 import { ModelRiverEvent, toModelRiverEvent } from './events/modelriver-event';
 import { PermanentProcessingError } from './processing.errors';
 import { ProcessorRegistry } from './processor-registry.service';
@@ -58,17 +59,27 @@ export class DeliveryDispatcher implements DeliveryJobHandler, OnModuleInit {
 
     let result = delivery.result === null ? undefined : (JSON.parse(delivery.result) as JsonObject);
     if (result === undefined) {
+      this.events.emit(DELIVERY_PROGRESS.processing, new DeliveryProgressEvent(event.channelId, delivery.id));
       result = await this.process(event, delivery, context);
       await this.deliveries.saveResult(delivery.id, result);
     }
+    const processed = (callbackStatus: string) =>
+      this.events.emit(DELIVERY_PROGRESS.processed, new DeliveryProgressEvent(event.channelId, delivery.id, result, callbackStatus));
 
     if (!target) {
       if (delivery.callback_status === null) await this.deliveries.setCallbackStatus(delivery.id, 'not_required');
+      processed('not_required');
       return;
     }
-    if (delivery.callback_status === 'delivered') return;
+    if (delivery.callback_status === 'delivered') {
+      processed('delivered');
+      return;
+    }
     const sent = await this.callbacks.sendResult(target, result, event.event, context);
-    if (sent.status === 'delivered') return; // its status was committed with the attempt
+    if (sent.status === 'delivered') {
+      processed('delivered'); // its status was committed with the attempt
+      return;
+    }
     if (sent.status === 'refused') await this.deliveries.setCallbackStatus(delivery.id, 'refused');
     if (context.draining.aborted) throw new Error('interrupted by shutdown');
     throw new PermanentJobError(`callback ${sent.status}: ${sent.reason}`);
@@ -78,6 +89,7 @@ export class DeliveryDispatcher implements DeliveryJobHandler, OnModuleInit {
   async onDead(job: DeliveryJob, error: Error, context: JobContext): Promise<void> {
     const { delivery, event } = await this.load(job.deliveryId).catch(() => ({ delivery: undefined, event: undefined }));
     if (!delivery || !event) return;
+    this.events.emit(DELIVERY_PROGRESS.failed, new DeliveryProgressEvent(event.channelId, delivery.id, undefined, undefined, error.message.slice(0, 500)));
     const target = toTarget(delivery, event);
     const settled = ['delivered', 'error_sent', 'error_failed', 'refused'];
     if (!target || (delivery.callback_status !== null && settled.includes(delivery.callback_status))) return;

@@ -29,6 +29,7 @@ export const BASE_TEST_ENV: Record<string, string> = {
   QUEUE_POLL_INTERVAL_MS: '50',
   QUEUE_BACKOFF_BASE_MS: '20',
   QUEUE_BACKOFF_MAX_MS: '200',
+  REALTIME_TOKEN_SECRET: 'realtime_test_secret_0123456789abcdef',
   CALLBACK_ALLOW_HTTP: 'true',
   CALLBACK_ALLOWED_HOSTS: '127.0.0.1',
 };

@@ -23,4 +23,16 @@ export interface GenerateAnswer {
   workflow: string;
   /** Polling fallback for clients without sockets. */
   status_url: string;
+  /** How to follow the request on our socket.io gateway. */
+  realtime: { namespace: string; subscribe_token: string; expires_at: string };
+  /** Direct mode only: for ModelRiver's own browser SDK. */
+  ws_token?: string;
+  websocket_url?: string;
+  websocket_channel?: string;
+}
+
+export class ReconnectRequestDto {
+  @IsString()
+  @Length(1, 200)
+  channel_id: string;
 }

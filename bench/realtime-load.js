@@ -1,0 +1,139 @@
+// Realtime load script (not a test): N socket.io clients on M channels of the built app with its sandbox.
+// Every client must receive its channel's completed event. Reports counts, fan-out latency (server `at`
+// of ai:processed → client receipt) p50/p99, end-to-end latency (generate → ai:processed), and memory.
+// Usage: npm run build && npm run load:realtime [-- --clients 1000 --channels 200]
+'use strict';
+const { spawn } = require('node:child_process');
+const { mkdtempSync, readFileSync, rmSync } = require('node:fs');
+const { createServer } = require('node:net');
+const { tmpdir } = require('node:os');
+const { join } = require('node:path');
+const { io } = require('socket.io-client');
+
+const arg = (name, fallback) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+};
+const CLIENTS = arg('clients', 1000);
+const CHANNELS = arg('channels', 200);
+const PER_CHANNEL = Math.ceil(CLIENTS / CHANNELS);
+
+const freePort = () =>
+  new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+const rssKiB = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
+const pct = (values, p) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : NaN;
+};
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function main() {
+  const dir = mkdtempSync(join(tmpdir(), 'mr-load-'));
+  const [port, sandboxPort] = [await freePort(), await freePort()];
+  const app = spawn(process.execPath, ['dist/main.js'], {
+    cwd: join(__dirname, '..'),
+    env: {
+      ...process.env,
+      PORT: String(port),
+      SANDBOX_PORT: String(sandboxPort),
+      DATABASE_URL: `sqlite:${join(dir, 'load.db')}`,
+      LOG_LEVEL: 'warn',
+      AI_GENERATE_RATE_LIMIT: '100000',
+      SANDBOX_LATENCY_MS: '2000',
+      SQLITE_SYNCHRONOUS: 'NORMAL',
+    },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const base = `http://127.0.0.1:${port}`;
+  try {
+    for (let i = 0; ; i++) {
+      try {
+        await fetch(`${base}/`);
+        break;
+      } catch {
+        if (i > 200) throw new Error('app did not start');
+        await sleep(100);
+      }
+    }
+    const rssBefore = rssKiB(app.pid);
+    const clients = [];
+    for (let i = 0; i < CLIENTS; i++) {
+      const socket = io(`${base}/ai`, { transports: ['websocket'], reconnection: false });
+      clients.push(socket);
+      if (i % 100 === 99) await sleep(20);
+    }
+    await Promise.all(clients.map((s) => (s.connected ? null : new Promise((r) => s.once('connect', r)))));
+    await sleep(500);
+    const rssConnected = rssKiB(app.pid);
+
+    const fanout = [];
+    const endToEnd = [];
+    let received = 0;
+    let replayed = 0;
+    const started = Date.now();
+    for (let c = 0; c < CHANNELS; c++) {
+      const t0 = Date.now();
+      const answer = await (
+        await fetch(`${base}/ai/generate`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ prompt: `Load test channel ${c} about Ada Lovelace`, workflow: c % 2 ? 'entity_extractor' : 'content_generator' }),
+        })
+      ).json();
+      for (let k = 0; k < PER_CHANNEL && c * PER_CHANNEL + k < CLIENTS; k++) {
+        const socket = clients[c * PER_CHANNEL + k];
+        let done = false;
+        const finish = () => {
+          if (done) return;
+          done = true;
+          received++;
+        };
+        socket.on('ai:processed', (event) => {
+          if (event.channel_id !== answer.channel_id) return;
+          fanout.push(Date.now() - Date.parse(event.at));
+          endToEnd.push(Date.now() - t0);
+          finish();
+        });
+        socket.emit('subscribe', { channel_id: answer.channel_id, subscribe_token: answer.realtime.subscribe_token }, (ack) => {
+          if (ack.ok && ack.state.status === 'completed') {
+            replayed++;
+            finish();
+          }
+        });
+      }
+    }
+    const deadline = Date.now() + 60_000;
+    while (received < CLIENTS && Date.now() < deadline) await sleep(100);
+    const rssAfter = rssKiB(app.pid);
+    const report = {
+      clients: CLIENTS,
+      channels: CHANNELS,
+      received_completed: received,
+      live: received - replayed,
+      replayed_in_ack: replayed,
+      missing: CLIENTS - received,
+      fanout_ms: { p50: pct(fanout, 50), p99: pct(fanout, 99) },
+      generate_to_processed_ms: { p50: pct(endToEnd, 50), p99: pct(endToEnd, 99) },
+      seconds: (Date.now() - started) / 1000,
+      app_rss_mib: { before: +(rssBefore / 1024).toFixed(1), connected: +(rssConnected / 1024).toFixed(1), after: +(rssAfter / 1024).toFixed(1) },
+      kib_per_connection: +((rssConnected - rssBefore) / CLIENTS).toFixed(1),
+    };
+    console.log(JSON.stringify(report, null, 2));
+    clients.forEach((s) => s.close());
+    process.exitCode = report.missing === 0 ? 0 : 1;
+  } finally {
+    app.kill('SIGTERM');
+    await new Promise((r) => app.once('exit', r));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,94 @@
+import { Inject, Logger } from '@nestjs/common';
+import { EventEmitter2 } from '@nestjs/event-emitter';
+import {
+  ConnectedSocket,
+  MessageBody,
+  OnGatewayConnection,
+  SubscribeMessage,
+  WebSocketGateway,
+  WebSocketServer,
+} from '@nestjs/websockets';
+import { Namespace, Socket } from 'socket.io';
+import { AiService } from '../ai/ai.service';
+import { realtimeConfig, RealtimeConfig } from '../config/configuration';
+import { ChannelState, ChannelStateStore } from './channel-state.store';
+import { verifySubscriptionToken } from './subscription-token';
+
+export const SUBSCRIBER_LEFT = 'realtime.subscriber.left';
+export const AI_NAMESPACE = '/ai';
+
+export type SubscribeAck = { ok: true; state: Record<string, unknown> } | { ok: false; error: string };
+
+const room = (channelId: string) => `channel:${channelId}`;
+const channelOf = (roomName: string) => (roomName.startsWith('channel:') ? roomName.slice('channel:'.length) : undefined);
+
+/**
+ * socket.io namespace `/ai`: browsers `subscribe {channel_id, subscribe_token}` and receive `ai:response`,
+ * `ai:processing`, `ai:processed` and `ai:error` for that channel. The acknowledgement carries the channel's
+ * latest state, so a late subscriber misses nothing.
+ */
+@WebSocketGateway({ namespace: AI_NAMESPACE })
+export class AiGateway implements OnGatewayConnection {
+  private readonly logger = new Logger(AiGateway.name);
+  @WebSocketServer() private readonly server: Namespace;
+
+  constructor(
+    @Inject(realtimeConfig.KEY) private readonly config: RealtimeConfig,
+    private readonly states: ChannelStateStore,
+    private readonly requests: AiService,
+    private readonly events: EventEmitter2,
+  ) {}
+
+  handleConnection(socket: Socket): void {
+    socket.on('disconnecting', () => {
+      for (const name of socket.rooms) {
+        const channelId = channelOf(name);
+        if (channelId) setImmediate(() => this.events.emit(SUBSCRIBER_LEFT, channelId));
+      }
+    });
+  }
+
+  @SubscribeMessage('subscribe')
+  async subscribe(@ConnectedSocket() socket: Socket, @MessageBody() body: unknown): Promise<SubscribeAck> {
+    const { channel_id: channelId, subscribe_token: token } = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+    if (typeof channelId !== 'string' || channelId.length === 0 || channelId.length > 200 || typeof token !== 'string') {
+      return { ok: false, error: 'channel_id and subscribe_token are required' };
+    }
+    const check = verifySubscriptionToken(token, channelId, this.config.tokenSecret);
+    if (!check.ok) {
+      this.logger.warn(`refused subscription to channel ${channelId}: ${check.error}`);
+      return { ok: false, error: check.error };
+    }
+    const subscribed = [...socket.rooms].filter((name) => channelOf(name) !== undefined).length;
+    if (!socket.rooms.has(room(channelId)) && subscribed >= this.config.maxSubscriptionsPerSocket) {
+      return { ok: false, error: 'too_many_subscriptions' };
+    }
+    await socket.join(room(channelId));
+    return { ok: true, state: await this.snapshot(channelId) };
+  }
+
+  @SubscribeMessage('unsubscribe')
+  async unsubscribe(@ConnectedSocket() socket: Socket, @MessageBody() body: unknown): Promise<{ ok: true }> {
+    const channelId = (body as { channel_id?: unknown } | undefined)?.channel_id;
+    if (typeof channelId === 'string' && socket.rooms.has(room(channelId))) {
+      await socket.leave(room(channelId));
+      this.events.emit(SUBSCRIBER_LEFT, channelId);
+    }
+    return { ok: true };
+  }
+
+  emit(channelId: string, event: string, payload: ChannelState | Record<string, unknown>): void {
+    this.server.to(room(channelId)).emit(event, payload);
+  }
+
+  subscribers(channelId: string): number {
+    return this.server.adapter.rooms.get(room(channelId))?.size ?? 0;
+  }
+
+  /** The durable view (status, results) merged with what only the relay saw (upstream pushes, seq). */
+  private async snapshot(channelId: string): Promise<Record<string, unknown>> {
+    const live = this.states.get(channelId);
+    const stored = await this.requests.find(channelId).catch(() => undefined);
+    return { channel_id: channelId, seq: live?.seq ?? 0, last_response: live?.last_response ?? null, ...stored };
+  }
+}
