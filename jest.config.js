@@ -25,6 +25,16 @@ module.exports = {
       moduleFileExtensions: ['ts', 'js', 'json'],
     },
     {
+      displayName: 'scale',
+      testEnvironment: 'node',
+      rootDir: '.',
+      roots: ['<rootDir>/test/scale'],
+      testRegex: '\\.scale-spec\\.ts$',
+      transform,
+      setupFiles: ['reflect-metadata'],
+      moduleFileExtensions: ['ts', 'js', 'json'],
+    },
+    {
       displayName: 'browser',
       testEnvironment: 'node',
       rootDir: '.',

@@ -4,6 +4,7 @@ import { AiModule } from './ai/ai.module';
 import { AppConfigModule, AppConfigOptions } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
 import { EventHandlersModule } from './event-handlers/event-handlers.module';
+import { HealthModule } from './health/health.module';
 import { JobsModule } from './jobs/jobs.module';
 import { RealtimeModule } from './realtime/realtime.module';
 import { SandboxModule } from './sandbox/sandbox.module';
@@ -30,6 +31,7 @@ export class AppModule {
         AiModule,
         RealtimeModule,
         SandboxModule,
+        HealthModule,
         ...imports,
       ],
     };

@@ -5,7 +5,7 @@ import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify
 import { FastifyRequest } from 'fastify';
 import { AppModule, AppOptions } from './app.module';
 import { AllExceptionsFilter } from './common/all-exceptions.filter';
-import { appConfig, AppConfig, realtimeConfig, RealtimeConfig, webhookConfig, WebhookConfig } from './config/configuration';
+import { appConfig, AppConfig, realtimeConfig, RealtimeConfig, redisConfig, RedisConfig, webhookConfig, WebhookConfig } from './config/configuration';
 import { LogLevel } from './config/environment';
 import { ConfiguredIoAdapter } from './realtime/socket-io.adapter';
 import { installWebhookIntakeHooks, isWebhookIntake } from './webhooks/webhook-route';
@@ -30,11 +30,11 @@ export async function createApp(options: AppOptions = {}): Promise<NestFastifyAp
     bufferLogs: true,
     abortOnError: false,
   });
-  configureApp(app);
+  await configureApp(app);
   return app;
 }
 
-export function configureApp(app: NestFastifyApplication): void {
+export async function configureApp(app: NestFastifyApplication): Promise<void> {
   const { logLevel, nodeEnv } = app.get<AppConfig>(appConfig.KEY);
   const { maxBodyBytes } = app.get<WebhookConfig>(webhookConfig.KEY);
   app.useLogger(new ConsoleLogger({ logLevels: NEST_LEVELS[logLevel], json: nodeEnv === 'production' }));
@@ -42,7 +42,10 @@ export function configureApp(app: NestFastifyApplication): void {
   app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
   const { corsOrigins } = app.get<RealtimeConfig>(realtimeConfig.KEY);
   if (corsOrigins.length > 0) app.enableCors({ origin: corsOrigins });
-  app.useWebSocketAdapter(new ConfiguredIoAdapter(app, corsOrigins));
+  const ioAdapter = new ConfiguredIoAdapter(app, corsOrigins);
+  const redis = app.get<RedisConfig>(redisConfig.KEY);
+  if (redis.url) await ioAdapter.connectToRedis(redis.url);
+  app.useWebSocketAdapter(ioAdapter);
 
   const fastify = app.getHttpAdapter().getInstance();
   // Webhook intakes keep their bytes unparsed until the signature is checked; every other JSON route

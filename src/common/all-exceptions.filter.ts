@@ -31,6 +31,11 @@ export class AllExceptionsFilter implements ExceptionFilter {
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
       const response = exception.getResponse();
+      // A structured body that is not an error message (terminus's health report) is the answer itself.
+      if (typeof response === 'object' && response !== null && !('message' in response)) {
+        void reply.status(status).send(response);
+        return;
+      }
       const message =
         typeof response === 'object' && response !== null && 'message' in response
           ? (response as { message: string | string[] }).message

@@ -23,7 +23,14 @@ export const databaseConfig = registerAs('database', () => {
     url: e.DATABASE_URL,
     busyTimeoutMs: e.DATABASE_BUSY_TIMEOUT_MS,
     sqliteSynchronous: e.SQLITE_SYNCHRONOUS,
+    poolSize: e.DATABASE_POOL_SIZE,
   };
+});
+
+/** `embedded`: SQLite + in-process queue + in-memory socket.io; `scale`: PostgreSQL + BullMQ + Redis. */
+export const redisConfig = registerAs('redis', () => {
+  const e = env();
+  return { url: e.REDIS_URL, profile: e.REDIS_URL ? ('scale' as const) : ('embedded' as const) };
 });
 
 const sandboxOn = (e: EnvironmentVariables): boolean => e.MODELRIVER_SANDBOX === 'true';
@@ -131,6 +138,7 @@ export type CallbackConfig = ConfigType<typeof callbackConfig>;
 export type AiConfig = ConfigType<typeof aiConfig>;
 export type SandboxConfig = ConfigType<typeof sandboxConfig>;
 export type RealtimeConfig = ConfigType<typeof realtimeConfig>;
+export type RedisConfig = ConfigType<typeof redisConfig>;
 
 export const CONFIG_NAMESPACES = [
   appConfig,
@@ -143,4 +151,5 @@ export const CONFIG_NAMESPACES = [
   aiConfig,
   sandboxConfig,
   realtimeConfig,
+  redisConfig,
 ];

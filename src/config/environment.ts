@@ -3,6 +3,7 @@ import {
   IsIn,
   IsInt,
   IsNotEmpty,
+  IsOptional,
   IsString,
   IsUrl,
   Matches,
@@ -54,6 +55,18 @@ export class EnvironmentVariables {
   @Min(0)
   @Max(60_000)
   DATABASE_BUSY_TIMEOUT_MS = 5000;
+
+  /** PostgreSQL connections per instance (scale profile). */
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(200)
+  DATABASE_POOL_SIZE = 10;
+
+  /** Scale profile: BullMQ, the socket.io Redis adapter and shared realtime state. */
+  @IsOptional()
+  @Matches(/^rediss?:\/\/.+/, { message: 'REDIS_URL must be redis://... or rediss://...' })
+  REDIS_URL?: string;
 
   @IsIn(['FULL', 'NORMAL'])
   SQLITE_SYNCHRONOUS: 'FULL' | 'NORMAL' = 'FULL';
@@ -279,6 +292,12 @@ export function validateEnvironment(raw: Record<string, unknown>): EnvironmentVa
         problems.push(`${name} holds a committed development value; set a real one in production`);
       }
     }
+  }
+  const postgres = env.DATABASE_URL.startsWith('postgres');
+  if (postgres !== (env.REDIS_URL !== undefined)) {
+    problems.push(
+      'DATABASE_URL and REDIS_URL: the scale profile needs both PostgreSQL (DATABASE_URL=postgres://...) and REDIS_URL; the embedded profile neither',
+    );
   }
   if (env.NODE_ENV === 'production' && env.MODELRIVER_SANDBOX === 'true') {
     problems.push('MODELRIVER_SANDBOX must be false in production: the sandbox is for development and tests only');

@@ -1,9 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
+import { Pool, types } from 'pg';
 import { DatabaseConfig } from '../config/configuration';
-import { ConfigurationError } from '../config/environment';
 import { Database, Db } from './database.types';
 import { migrationProvider } from './migrations/migrations';
 
@@ -23,12 +23,28 @@ function openSqlite(config: DatabaseConfig): Db {
   return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
 }
 
+const INT8 = 20;
+// Times are epoch milliseconds in bigint columns: safe as JavaScript numbers. Set per pool, never globally.
+const getTypeParser = ((oid: number, format?: 'text' | 'binary') =>
+  oid === INT8 ? (value: string) => Number(value) : (types.getTypeParser as (oid: number, format?: string) => unknown)(oid, format)) as typeof types.getTypeParser;
+
+function openPostgres(config: DatabaseConfig): Db {
+  const pool = new Pool({
+    connectionString: config.url,
+    max: config.poolSize,
+    connectionTimeoutMillis: 5000,
+    types: { getTypeParser },
+  });
+  // A client that loses its server (a restart, a network cut) emits 'error'; unheard, that would crash the
+  // process. Idle clients are replaced by the pool; an active one's query rejects and is handled where it ran.
+  pool.on('error', () => undefined);
+  pool.on('connect', (client) => client.on('error', () => undefined));
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}
+
 /** Opens the configured database and brings its schema up to date before anyone uses it. */
 export async function createDatabase(config: DatabaseConfig): Promise<Db> {
-  if (!config.url.startsWith('sqlite:')) {
-    throw new ConfigurationError('DATABASE_URL: only the embedded sqlite: profile is available in this build');
-  }
-  const db = openSqlite(config);
+  const db = config.url.startsWith('sqlite:') ? openSqlite(config) : openPostgres(config);
   const { error, results } = await new Migrator({ db, provider: migrationProvider }).migrateToLatest();
   const failed = results?.find((result) => result.status === 'Error');
   if (error || failed) {

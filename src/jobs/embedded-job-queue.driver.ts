@@ -48,6 +48,11 @@ export class EmbeddedJobQueue implements JobQueue {
     this.wake();
   }
 
+  health(): Promise<{ ok: boolean; detail: string }> {
+    const ok = this.started && !this.stopping;
+    return Promise.resolve({ ok, detail: ok ? `embedded worker running ${this.running.size} jobs` : 'embedded worker not running' });
+  }
+
   async stop(): Promise<void> {
     this.stopping = true;
     this.draining.abort();

@@ -35,6 +35,8 @@ export interface JobQueue {
   start(): Promise<void>;
   /** Stops claiming, lets running jobs finish within the grace time, releases the rest for a later run. */
   stop(): Promise<void>;
+  /** Started, not draining, and its backing store (Redis) answers: what readiness reports. */
+  health(): Promise<{ ok: boolean; detail: string }>;
 }
 
 /** A failure that retrying cannot fix (bad data, refused callback URL): go straight to the error path. */

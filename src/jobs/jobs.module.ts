@@ -5,14 +5,31 @@ import {
   Module,
   OnApplicationBootstrap,
 } from '@nestjs/common';
+import { redisConfig, RedisConfig } from '../config/configuration';
+import { BullMqJobQueue } from './bullmq-job-queue.driver';
+import { DeliveryStateRepository } from './delivery-state.repository';
 import { EmbeddedJobQueue } from './embedded-job-queue.driver';
 import { EmbeddedQueueRepository } from './embedded-queue.repository';
 import { JOB_QUEUE, JobQueue } from './job-queue.port';
 
-/** Provides the JobQueue port. Handlers register in onModuleInit; the worker starts once all have. */
+/**
+ * Provides the JobQueue port: the embedded driver, or BullMQ when REDIS_URL is set (drivers connect only
+ * when started). Handlers register in onModuleInit; the worker starts once all have.
+ */
 @Global()
 @Module({
-  providers: [EmbeddedQueueRepository, EmbeddedJobQueue, { provide: JOB_QUEUE, useExisting: EmbeddedJobQueue }],
+  providers: [
+    EmbeddedQueueRepository,
+    EmbeddedJobQueue,
+    DeliveryStateRepository,
+    BullMqJobQueue,
+    {
+      provide: JOB_QUEUE,
+      inject: [redisConfig.KEY, EmbeddedJobQueue, BullMqJobQueue],
+      useFactory: (redis: RedisConfig, embedded: EmbeddedJobQueue, bullmq: BullMqJobQueue): JobQueue =>
+        redis.profile === 'scale' ? bullmq : embedded,
+    },
+  ],
   exports: [JOB_QUEUE],
 })
 export class JobsModule implements OnApplicationBootstrap, BeforeApplicationShutdown {

@@ -81,13 +81,14 @@ export class AiGateway implements OnGatewayConnection {
     this.server.to(room(channelId)).emit(event, payload);
   }
 
-  subscribers(channelId: string): number {
-    return this.server.adapter.rooms.get(room(channelId))?.size ?? 0;
+  /** Subscribers on every instance (the Redis adapter asks the others). */
+  async subscribers(channelId: string): Promise<number> {
+    return (await this.server.in(room(channelId)).fetchSockets()).length;
   }
 
   /** The durable view (status, results) merged with what only the relay saw (upstream pushes, seq). */
   private async snapshot(channelId: string): Promise<Record<string, unknown>> {
-    const live = this.states.get(channelId);
+    const live = await this.states.get(channelId).catch(() => undefined);
     const stored = await this.requests.find(channelId).catch(() => undefined);
     return { channel_id: channelId, seq: live?.seq ?? 0, last_response: live?.last_response ?? null, ...stored };
   }

@@ -1,5 +1,6 @@
-import { Inject, Injectable } from '@nestjs/common';
-import { realtimeConfig, RealtimeConfig } from '../config/configuration';
+import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import IORedis from 'ioredis';
+import { realtimeConfig, RealtimeConfig, redisConfig, RedisConfig } from '../config/configuration';
 
 /** The latest known state of a channel, replayed to late subscribers. */
 export interface ChannelState {
@@ -13,38 +14,73 @@ export interface ChannelState {
   updated_at: string;
 }
 
+export type StateChange = Partial<Omit<ChannelState, 'channel_id' | 'seq' | 'updated_at'>>;
+
 const MAX_CHANNELS = 50_000;
 
-/** In-memory, bounded in time (REALTIME_STATE_TTL_MS) and in size; durable facts are in the database. */
+/**
+ * Bounded in time (REALTIME_STATE_TTL_MS); durable facts live in the database. In memory for the embedded
+ * profile; in Redis for the scale profile, where events of one channel come from several instances and
+ * `seq` must still only grow.
+ */
 @Injectable()
-export class ChannelStateStore {
-  private readonly states = new Map<string, { state: ChannelState; expiresAt: number }>();
+export class ChannelStateStore implements OnApplicationShutdown {
+  private readonly logger = new Logger(ChannelStateStore.name);
+  private readonly memory = new Map<string, { state: ChannelState; expiresAt: number }>();
+  private readonly redis?: IORedis;
 
-  constructor(@Inject(realtimeConfig.KEY) private readonly config: RealtimeConfig) {}
+  constructor(
+    @Inject(realtimeConfig.KEY) private readonly config: RealtimeConfig,
+    @Inject(redisConfig.KEY) redis: RedisConfig,
+  ) {
+    if (redis.url) {
+      this.redis = new IORedis(redis.url, { maxRetriesPerRequest: 1, lazyConnect: false });
+      this.redis.on('error', (error: Error) => this.logger.warn(`channel state redis: ${error.message}`));
+    }
+  }
 
-  get(channelId: string): ChannelState | undefined {
-    const entry = this.states.get(channelId);
+  async get(channelId: string): Promise<ChannelState | undefined> {
+    if (this.redis) {
+      const fields = await this.redis.hgetall(key(channelId));
+      if (!fields.seq) return undefined;
+      const state: Record<string, unknown> = { channel_id: channelId, seq: Number(fields.seq), updated_at: fields.updated_at };
+      for (const [name, value] of Object.entries(fields)) if (name !== 'seq' && name !== 'updated_at') state[name] = JSON.parse(value);
+      return state as unknown as ChannelState;
+    }
+    const entry = this.memory.get(channelId);
     if (!entry) return undefined;
     if (entry.expiresAt < Date.now()) {
-      this.states.delete(channelId);
+      this.memory.delete(channelId);
       return undefined;
     }
     return entry.state;
   }
 
   /** Applies a change and takes the next sequence number. */
-  advance(channelId: string, change: Partial<Omit<ChannelState, 'channel_id' | 'seq'>>): ChannelState {
-    const previous = this.get(channelId);
-    const state: ChannelState = {
-      ...previous,
-      ...change,
-      channel_id: channelId,
-      seq: (previous?.seq ?? 0) + 1,
-      updated_at: new Date().toISOString(),
-    };
-    this.states.delete(channelId); // re-insert: Map order is then oldest-first for eviction
-    this.states.set(channelId, { state, expiresAt: Date.now() + this.config.stateTtlMs });
-    if (this.states.size > MAX_CHANNELS) this.states.delete(this.states.keys().next().value!);
+  async advance(channelId: string, change: StateChange): Promise<ChannelState> {
+    const updatedAt = new Date().toISOString();
+    if (this.redis) {
+      const values = Object.entries(change).flatMap(([name, value]) => (value === undefined ? [] : [name, JSON.stringify(value)]));
+      const results = await this.redis
+        .multi()
+        .hincrby(key(channelId), 'seq', 1)
+        .hset(key(channelId), 'updated_at', updatedAt, ...values)
+        .pexpire(key(channelId), this.config.stateTtlMs)
+        .exec();
+      const seq = Number(results?.[0]?.[1]);
+      return { ...change, channel_id: channelId, seq, updated_at: updatedAt };
+    }
+    const previous = await this.get(channelId);
+    const state: ChannelState = { ...previous, ...change, channel_id: channelId, seq: (previous?.seq ?? 0) + 1, updated_at: updatedAt };
+    this.memory.delete(channelId); // re-insert: Map order is then oldest-first for eviction
+    this.memory.set(channelId, { state, expiresAt: Date.now() + this.config.stateTtlMs });
+    if (this.memory.size > MAX_CHANNELS) this.memory.delete(this.memory.keys().next().value!);
     return state;
   }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.redis?.quit().catch(() => undefined);
+  }
 }
+
+const key = (channelId: string) => `mr:channel:${channelId}`;

@@ -25,18 +25,18 @@ export class RealtimeListener {
 
   @OnEvent(DELIVERY_PROGRESS.processing)
   processing(event: DeliveryProgressEvent): void {
-    this.publisher.processing(event.channelId);
+    void this.publisher.processing(event.channelId);
   }
 
   @OnEvent(DELIVERY_PROGRESS.processed)
   processed(event: DeliveryProgressEvent): void {
-    this.publisher.processed(event.channelId, event.result, event.callbackStatus);
+    void this.publisher.processed(event.channelId, event.result, event.callbackStatus);
     this.relay.requestEnded(event.channelId);
   }
 
   @OnEvent(DELIVERY_PROGRESS.failed)
   failed(event: DeliveryProgressEvent): void {
-    this.publisher.failed(event.channelId, event.error ?? 'processing failed');
+    void this.publisher.failed(event.channelId, event.error ?? 'processing failed');
     this.relay.requestEnded(event.channelId);
   }
 

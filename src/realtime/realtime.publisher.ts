@@ -1,46 +1,51 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { JsonObject } from '../webhooks/webhook-envelope';
 import { AiGateway } from './ai.gateway';
-import { ChannelStateStore } from './channel-state.store';
+import { ChannelStateStore, StateChange } from './channel-state.store';
 
 /** Publishes a channel's events to its subscribers, each with the channel's next sequence number and server time (`at`). */
 @Injectable()
 export class RealtimePublisher {
+  private readonly logger = new Logger(RealtimePublisher.name);
+
   constructor(
     private readonly gateway: AiGateway,
     private readonly states: ChannelStateStore,
   ) {}
 
-  upstreamResponse(channelId: string, response: Record<string, unknown>): void {
+  upstreamResponse(channelId: string, response: Record<string, unknown>): Promise<void> {
     const status = typeof response.status === 'string' ? response.status : undefined;
-    const state = this.states.advance(channelId, { status, last_response: response });
-    this.gateway.emit(channelId, 'ai:response', { ...response, channel_id: channelId, seq: state.seq, at: state.updated_at });
+    return this.publish(channelId, 'ai:response', { status, last_response: response }, response);
   }
 
-  upstreamError(channelId: string, message: string): void {
-    const state = this.states.advance(channelId, { error: message });
-    this.gateway.emit(channelId, 'ai:error', { channel_id: channelId, seq: state.seq, at: state.updated_at, source: 'upstream', error: message });
+  upstreamError(channelId: string, message: string): Promise<void> {
+    return this.publish(channelId, 'ai:error', { error: message }, { source: 'upstream', error: message });
   }
 
-  processing(channelId: string): void {
-    const state = this.states.advance(channelId, { status: 'processing' });
-    this.gateway.emit(channelId, 'ai:processing', { channel_id: channelId, seq: state.seq, at: state.updated_at, status: 'processing' });
+  processing(channelId: string): Promise<void> {
+    return this.publish(channelId, 'ai:processing', { status: 'processing' }, { status: 'processing' });
   }
 
-  processed(channelId: string, result: JsonObject | undefined, callbackStatus: string | null | undefined): void {
-    const state = this.states.advance(channelId, { status: 'completed', processed: result });
-    this.gateway.emit(channelId, 'ai:processed', {
-      channel_id: channelId,
-      seq: state.seq,
-      at: state.updated_at,
-      status: 'completed',
-      result: result ?? null,
-      callback_status: callbackStatus ?? null,
-    });
+  processed(channelId: string, result: JsonObject | undefined, callbackStatus: string | null | undefined): Promise<void> {
+    return this.publish(
+      channelId,
+      'ai:processed',
+      { status: 'completed', processed: result },
+      { status: 'completed', result: result ?? null, callback_status: callbackStatus ?? null },
+    );
   }
 
-  failed(channelId: string, error: string): void {
-    const state = this.states.advance(channelId, { status: 'failed', error });
-    this.gateway.emit(channelId, 'ai:error', { channel_id: channelId, seq: state.seq, at: state.updated_at, source: 'processing', status: 'failed', error });
+  failed(channelId: string, error: string): Promise<void> {
+    return this.publish(channelId, 'ai:error', { status: 'failed', error }, { source: 'processing', status: 'failed', error });
+  }
+
+  /** Never throws: a lost live event is recovered by the subscriber's replay or by polling. */
+  private async publish(channelId: string, event: string, change: StateChange, body: Record<string, unknown>): Promise<void> {
+    try {
+      const state = await this.states.advance(channelId, change);
+      this.gateway.emit(channelId, event, { ...body, channel_id: channelId, seq: state.seq, at: state.updated_at });
+    } catch (error) {
+      this.logger.warn(`could not publish ${event} for channel ${channelId}: ${error instanceof Error ? error.message : String(error)}`);
+    }
   }
 }

@@ -83,10 +83,13 @@ export class UpstreamRelay implements OnApplicationShutdown {
   }
 
   private closeIfUnused(upstream: Upstream): void {
-    if (!upstream.requestEnded || this.gateway.subscribers(upstream.channelId) > 0 || upstream.linger) return;
+    if (!upstream.requestEnded || upstream.linger || upstream.closing) return;
     upstream.linger = setTimeout(() => {
       upstream.linger = undefined;
-      if (this.gateway.subscribers(upstream.channelId) === 0) this.close(upstream, 'request ended, no subscribers');
+      void this.gateway
+        .subscribers(upstream.channelId)
+        .then((count) => count === 0 && this.close(upstream, 'request ended, no subscribers'))
+        .catch(() => undefined);
     }, LINGER_MS);
     upstream.linger.unref();
   }
@@ -109,7 +112,7 @@ export class UpstreamRelay implements OnApplicationShutdown {
     channel.on('response', (payload: Record<string, unknown>) => this.relay(upstream, payload));
     channel.on('error', (payload: Record<string, unknown>) => {
       this.touch(upstream);
-      this.publisher.upstreamError(upstream.channelId, typeof payload?.message === 'string' ? payload.message : 'upstream error');
+      void this.publisher.upstreamError(upstream.channelId, typeof payload?.message === 'string' ? payload.message : 'upstream error');
     });
     socket.onClose(() => {
       if (upstream.closing || upstream.socket !== socket) return;
@@ -130,7 +133,7 @@ export class UpstreamRelay implements OnApplicationShutdown {
   private relay(upstream: Upstream, payload: Record<string, unknown>): void {
     this.touch(upstream);
     const status = typeof payload?.status === 'string' ? payload.status : undefined;
-    this.publisher.upstreamResponse(upstream.channelId, payload);
+    void this.publisher.upstreamResponse(upstream.channelId, payload);
     if (status === 'ai_generated') {
       void this.requests.setStatus(upstream.channelId, 'ai_generated').catch(() => undefined);
     }

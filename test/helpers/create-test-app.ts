@@ -30,6 +30,8 @@ export const BASE_TEST_ENV: Record<string, string> = {
   QUEUE_BACKOFF_BASE_MS: '20',
   QUEUE_BACKOFF_MAX_MS: '200',
   REALTIME_TOKEN_SECRET: 'realtime_test_secret_0123456789abcdef',
+  // Explicit, because child processes also read the committed .env (which turns the sandbox on at port 3100).
+  MODELRIVER_SANDBOX: 'false',
   CALLBACK_ALLOW_HTTP: 'true',
   CALLBACK_ALLOWED_HOSTS: '127.0.0.1',
 };
@@ -56,14 +58,18 @@ export async function startTestApp(env: Record<string, string> = {}, options: Om
     process.env = saved;
   }
   const address = app.getHttpServer().address() as { port: number };
-  const db = new BetterSqlite3(dbFile, { readonly: true });
+  // The read-only view exists for the embedded profile; scale tests query PostgreSQL themselves.
+  const db = merged.DATABASE_URL.startsWith('sqlite:') ? new BetterSqlite3(dbFile, { readonly: true }) : undefined;
   return {
     app,
     url: `http://127.0.0.1:${address.port}`,
     dbFile,
-    db,
+    get db() {
+      if (!db) throw new Error('TestApp.db is the SQLite view; this app runs on PostgreSQL');
+      return db;
+    },
     async close() {
-      db.close();
+      db?.close();
       await app.close();
       rmSync(dir, { recursive: true, force: true });
     },

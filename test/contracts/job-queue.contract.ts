@@ -1,0 +1,201 @@
+import { randomUUID } from 'node:crypto';
+import { Module } from '@nestjs/common';
+import { Test, TestingModule } from '@nestjs/testing';
+import { AppConfigModule } from '../../src/config/config.module';
+import { DATABASE, DatabaseModule } from '../../src/database/database.module';
+import { Db } from '../../src/database/database.types';
+import { DeliveryJob, DeliveryJobHandler, JOB_QUEUE, JobContext, JobQueue, PermanentJobError } from '../../src/jobs/job-queue.port';
+import { JobsModule } from '../../src/jobs/jobs.module';
+import { BASE_TEST_ENV, waitFor } from '../helpers/create-test-app';
+
+type Behaviour = (attempt: number) => 'ok' | 'retry' | 'permanent' | 'hang';
+
+/** A hand-written fake of the one handler: scripted outcomes, and a record of every call. */
+export class ScriptedHandler implements DeliveryJobHandler {
+  readonly calls: { deliveryId: string; attempt: number; at: number }[] = [];
+  readonly dead: { deliveryId: string; error: string }[] = [];
+  readonly scripts = new Map<string, Behaviour>();
+
+  async handle(job: DeliveryJob, context: JobContext): Promise<void> {
+    this.calls.push({ deliveryId: job.deliveryId, attempt: context.attempt, at: Date.now() });
+    switch ((this.scripts.get(job.deliveryId) ?? (() => 'ok'))(context.attempt)) {
+      case 'retry':
+        throw new Error(`transient failure ${context.attempt}`);
+      case 'permanent':
+        throw new PermanentJobError('cannot ever work');
+      case 'hang':
+        await new Promise((resolve) => context.signal.addEventListener('abort', resolve));
+        throw new Error('abandoned');
+    }
+  }
+
+  onDead(job: DeliveryJob, error: Error): Promise<void> {
+    this.dead.push({ deliveryId: job.deliveryId, error: error.message });
+    return Promise.resolve();
+  }
+
+  runs(deliveryId: string) {
+    return this.calls.filter((call) => call.deliveryId === deliveryId);
+  }
+}
+
+@Module({ imports: [DatabaseModule, JobsModule] })
+class QueueHarnessModule {}
+
+export interface QueueInstance {
+  moduleRef: TestingModule;
+  queue: JobQueue;
+  handler: ScriptedHandler;
+  db: Db;
+}
+
+export const CONTRACT_ENV = {
+  QUEUE_MAX_ATTEMPTS: '3',
+  QUEUE_BACKOFF_BASE_MS: '100',
+  QUEUE_BACKOFF_MAX_MS: '400',
+  QUEUE_LEASE_MS: '1000',
+  QUEUE_POLL_INTERVAL_MS: '50',
+  QUEUE_SHUTDOWN_GRACE_MS: '0',
+};
+
+/** The queue with only its own dependencies, configured exactly as the app configures it. */
+export async function startQueue(env: Record<string, string>): Promise<QueueInstance> {
+  const saved = { ...process.env };
+  Object.assign(process.env, BASE_TEST_ENV, CONTRACT_ENV, env);
+  try {
+    const moduleRef = await Test.createTestingModule({
+      imports: [AppConfigModule.forRoot({ envFile: false }), QueueHarnessModule],
+    }).compile();
+    const queue = moduleRef.get<JobQueue>(JOB_QUEUE);
+    const handler = new ScriptedHandler();
+    queue.setHandler(handler);
+    await moduleRef.init();
+    return { moduleRef, queue, handler, db: moduleRef.get<Db>(DATABASE) };
+  } finally {
+    process.env = saved;
+  }
+}
+
+export async function storeDelivery(db: Db): Promise<string> {
+  const id = randomUUID();
+  const now = Date.now();
+  await db
+    .insertInto('webhook_deliveries')
+    .values({
+      id,
+      dedupe_key: `${id}:task.ai_generated`,
+      channel_id: id,
+      type: 'task.ai_generated',
+      event: 'contract',
+      status: 'queued',
+      attempts: 0,
+      next_run_at: now,
+      payload: '{}',
+      signature_scheme: 'raw',
+      signature_secret_index: 0,
+      created_at: now,
+      updated_at: now,
+    })
+    .execute();
+  return id;
+}
+
+export const rowOf = (db: Db, id: string) =>
+  db.selectFrom('webhook_deliveries').select(['status', 'attempts', 'last_error']).where('id', '=', id).executeTakeFirstOrThrow();
+
+export interface ContractDriver {
+  /** Environment selecting the driver (and its fresh backing stores) for one test. */
+  env: () => Promise<{ env: Record<string, string>; cleanup: () => Promise<void> }>;
+  /** Makes the instance's worker die as a crashed process would: no release, no further lease renewal. */
+  crash: (instance: QueueInstance) => Promise<void>;
+}
+
+/** One contract for every JobQueue driver (STYLE.md §11). */
+export function describeJobQueueContract(name: string, driver: ContractDriver): void {
+  describe(`JobQueue contract: ${name}`, () => {
+    const instances: QueueInstance[] = [];
+    let env: Record<string, string>;
+    let cleanup: () => Promise<void>;
+
+    beforeEach(async () => {
+      ({ env, cleanup } = await driver.env());
+    });
+    afterEach(async () => {
+      for (const instance of instances.splice(0)) await instance.moduleRef.close().catch(() => undefined);
+      await cleanup();
+    });
+    const start = async () => {
+      const instance = await startQueue(env);
+      instances.push(instance);
+      return instance;
+    };
+    const settled = (instance: QueueInstance, id: string) =>
+      waitFor(`delivery ${id} to settle`, async () => {
+        const row = await rowOf(instance.db, id);
+        return row.status === 'completed' || row.status === 'dead' ? row : undefined;
+      });
+
+    it('runs an enqueued delivery once and marks it completed', async () => {
+      const instance = await start();
+      const id = await storeDelivery(instance.db);
+      await instance.queue.enqueue({ deliveryId: id });
+      expect(await settled(instance, id)).toMatchObject({ status: 'completed' });
+      expect(instance.handler.runs(id)).toHaveLength(1);
+    });
+
+    it('dedupes: the same delivery enqueued three times runs once', async () => {
+      const instance = await start();
+      const id = await storeDelivery(instance.db);
+      await Promise.all([1, 2, 3].map(() => instance.queue.enqueue({ deliveryId: id })));
+      await settled(instance, id);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(instance.handler.runs(id)).toHaveLength(1);
+    });
+
+    it('retries transient failures with backoff, then completes', async () => {
+      const instance = await start();
+      const id = await storeDelivery(instance.db);
+      instance.handler.scripts.set(id, (attempt) => (attempt < 3 ? 'retry' : 'ok'));
+      await instance.queue.enqueue({ deliveryId: id });
+      expect(await settled(instance, id)).toMatchObject({ status: 'completed' });
+      const runs = instance.handler.runs(id);
+      expect(runs.map((run) => run.attempt)).toEqual([1, 2, 3]);
+      // Backoff: base 100 ms, at least half of each exponential step (jitter).
+      expect(runs[1].at - runs[0].at).toBeGreaterThanOrEqual(45);
+      expect(runs[2].at - runs[1].at).toBeGreaterThanOrEqual(95);
+      expect(instance.handler.dead).toHaveLength(0);
+    });
+
+    it('ends dead after QUEUE_MAX_ATTEMPTS, with onDead called once', async () => {
+      const instance = await start();
+      const id = await storeDelivery(instance.db);
+      instance.handler.scripts.set(id, () => 'retry');
+      await instance.queue.enqueue({ deliveryId: id });
+      expect(await settled(instance, id)).toMatchObject({ status: 'dead', last_error: expect.stringContaining('transient failure 3') });
+      expect(instance.handler.runs(id)).toHaveLength(3);
+      expect(instance.handler.dead).toEqual([{ deliveryId: id, error: 'transient failure 3' }]);
+    });
+
+    it('a permanent failure goes dead at once', async () => {
+      const instance = await start();
+      const id = await storeDelivery(instance.db);
+      instance.handler.scripts.set(id, () => 'permanent');
+      await instance.queue.enqueue({ deliveryId: id });
+      expect(await settled(instance, id)).toMatchObject({ status: 'dead' });
+      expect(instance.handler.runs(id)).toHaveLength(1);
+      expect(instance.handler.dead).toHaveLength(1);
+    });
+
+    it('recovers a delivery whose worker crashed mid-run: another worker completes it', async () => {
+      const first = await start();
+      const id = await storeDelivery(first.db);
+      first.handler.scripts.set(id, () => 'hang');
+      await first.queue.enqueue({ deliveryId: id });
+      await waitFor('the first worker to take the job', () => first.handler.runs(id).length > 0 || undefined);
+      await driver.crash(first);
+      const second = await start();
+      expect(await settled(second, id)).toMatchObject({ status: 'completed' });
+      expect(second.handler.runs(id)).toHaveLength(1);
+    });
+  });
+}
