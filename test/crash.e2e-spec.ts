@@ -63,8 +63,10 @@ describe('crash recovery (kill -9)', () => {
     const senders = Array.from({ length: 4 }, (_, n) => sender(n));
     await waitFor('deliveries and callbacks before the kill', () => (accepted.size >= 60 && sink.requests.length >= 30) || undefined, 30_000);
     const acceptedBeforeKill = accepted.size;
-    const killedAt = Date.now();
     await app.kill('SIGKILL');
+    // Taken once the exit is observed: a killed process sends nothing later, so any first copy of a
+    // double must have arrived before this moment.
+    const killedAt = Date.now();
     await sleep(200);
     app = await startAppProcess(env);
     await waitFor('deliveries after the restart', () => accepted.size >= acceptedBeforeKill + 60 || undefined, 30_000);
