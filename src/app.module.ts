@@ -1,11 +1,15 @@
 import { DynamicModule, Module, ModuleMetadata } from '@nestjs/common';
 import { EventEmitterModule } from '@nestjs/event-emitter';
+import { AdminModule } from './admin/admin.module';
 import { AiModule } from './ai/ai.module';
+import { CommonModule } from './common/common.module';
+import { LoggingModule } from './common/logging.module';
 import { AppConfigModule, AppConfigOptions } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
 import { EventHandlersModule } from './event-handlers/event-handlers.module';
 import { HealthModule } from './health/health.module';
 import { JobsModule } from './jobs/jobs.module';
+import { MetricsModule } from './metrics/metrics.module';
 import { RealtimeModule } from './realtime/realtime.module';
 import { SandboxModule } from './sandbox/sandbox.module';
 import { WebhooksModule } from './webhooks/webhooks.module';
@@ -23,8 +27,11 @@ export class AppModule {
       module: AppModule,
       imports: [
         AppConfigModule.forRoot(options),
+        LoggingModule,
+        CommonModule,
         EventEmitterModule.forRoot({ wildcard: false }),
         DatabaseModule,
+        MetricsModule,
         JobsModule,
         WebhooksModule,
         EventHandlersModule,
@@ -32,6 +39,7 @@ export class AppModule {
         RealtimeModule,
         SandboxModule,
         HealthModule,
+        AdminModule,
         ...imports,
       ],
     };

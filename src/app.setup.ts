@@ -1,26 +1,22 @@
-import { randomUUID } from 'node:crypto';
-import { ConsoleLogger, LogLevel as NestLogLevel, ValidationPipe } from '@nestjs/common';
+import helmet from '@fastify/helmet';
+import { ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { FastifyRequest } from 'fastify';
+import { Logger } from 'nestjs-pino';
 import { AppModule, AppOptions } from './app.module';
 import { AllExceptionsFilter } from './common/all-exceptions.filter';
+import { LifecycleService } from './common/lifecycle.service';
+import { genRequestId } from './common/logging.module';
 import { appConfig, AppConfig, realtimeConfig, RealtimeConfig, redisConfig, RedisConfig, webhookConfig, WebhookConfig } from './config/configuration';
-import { LogLevel } from './config/environment';
+import { MetricsService } from './metrics/metrics.service';
 import { ConfiguredIoAdapter } from './realtime/socket-io.adapter';
 import { installWebhookIntakeHooks, isWebhookIntake } from './webhooks/webhook-route';
 
-const NEST_LEVELS: Record<LogLevel, NestLogLevel[]> = {
-  fatal: ['fatal'],
-  error: ['fatal', 'error'],
-  warn: ['fatal', 'error', 'warn'],
-  info: ['fatal', 'error', 'warn', 'log'],
-  debug: ['fatal', 'error', 'warn', 'log', 'debug'],
-  trace: ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'],
-};
-
 export function createFastifyAdapter(): FastifyAdapter {
-  return new FastifyAdapter({ genReqId: () => randomUUID() });
+  // pino (nestjs-pino) logs requests; Fastify's own logger stays off.
+  return new FastifyAdapter({ genReqId: genRequestId, logger: false });
 }
 
 /** The one bootstrap path: main.ts and every e2e test build the app here. */
@@ -35,9 +31,8 @@ export async function createApp(options: AppOptions = {}): Promise<NestFastifyAp
 }
 
 export async function configureApp(app: NestFastifyApplication): Promise<void> {
-  const { logLevel, nodeEnv } = app.get<AppConfig>(appConfig.KEY);
   const { maxBodyBytes } = app.get<WebhookConfig>(webhookConfig.KEY);
-  app.useLogger(new ConsoleLogger({ logLevels: NEST_LEVELS[logLevel], json: nodeEnv === 'production' }));
+  app.useLogger(app.get(Logger));
   app.useGlobalFilters(new AllExceptionsFilter());
   app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
   const { corsOrigins } = app.get<RealtimeConfig>(realtimeConfig.KEY);
@@ -59,5 +54,40 @@ export async function configureApp(app: NestFastifyApplication): Promise<void> {
     // Typed for strings, but takes the buffer as well (Nest's own parser passes it the same way).
     void defaultJson(request, body as unknown as string, done);
   });
-  installWebhookIntakeHooks(fastify, maxBodyBytes);
+  // Helmet's headers with a CSP our pages (demo, admin, API docs) work under: scripts only from us.
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      directives: {
+        'style-src': ["'self'", "'unsafe-inline'"],
+        'img-src': ["'self'", 'data:'],
+        'connect-src': ["'self'", 'ws:', 'wss:'],
+        // TLS usually ends at a proxy in front of us; plain http on localhost must keep working.
+        'upgrade-insecure-requests': null,
+      },
+    },
+  });
+  // Slow clients are cut: headers within HTTP_HEADERS_TIMEOUT_MS, the whole request within HTTP_REQUEST_TIMEOUT_MS.
+  const { headersTimeoutMs, requestTimeoutMs } = app.get<AppConfig>(appConfig.KEY);
+  const server = app.getHttpServer();
+  server.headersTimeout = headersTimeoutMs;
+  server.requestTimeout = requestTimeoutMs;
+
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('ModelRiver event backend')
+      .setDescription('Signed webhook intake, request start and status, admin, health. Realtime: socket.io namespace /ai.')
+      .setVersion('1')
+      .addBearerAuth()
+      .build(),
+  );
+  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
+
+  const metrics = app.get(MetricsService);
+  const lifecycle = app.get(LifecycleService);
+  installWebhookIntakeHooks(fastify, {
+    maxBodyBytes,
+    onReject: (reason) => metrics.rejected(reason),
+    draining: () => lifecycle.draining,
+  });
 }

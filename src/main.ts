@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createApp } from './app.setup';
+import { LifecycleService } from './common/lifecycle.service';
 import { appConfig, AppConfig } from './config/configuration';
 import { ConfigurationError } from './config/environment';
 
@@ -16,6 +17,8 @@ function closeOnSignals(app: NestFastifyApplication): void {
     if (closing) return;
     closing = true;
     logger.log(`${signal} received: draining`);
+    // Readiness goes down and intake answers 503 at once; then the queue drains and everything closes.
+    app.get(LifecycleService).beginDrain();
     app.close().then(
       () => process.exit(0),
       (error: unknown) => {

@@ -1,9 +1,13 @@
 import { Body, Controller, Get, HttpCode, Param, Post, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { ThrottlerGuard } from '@nestjs/throttler';
 import { AiService, RequestView } from './ai.service';
 import { ApiTokenGuard } from './api-token.guard';
 import { GenerateAnswer, GenerateRequestDto, ReconnectRequestDto } from './dto/generate-request.dto';
 
+@ApiTags('ai')
+@ApiBearerAuth()
+@ApiResponse({ status: 401, description: 'API_TOKENS is set and the bearer token is missing or wrong' })
 @Controller('ai')
 @UseGuards(ApiTokenGuard)
 export class AiController {
@@ -13,18 +17,27 @@ export class AiController {
   @Post('generate')
   @HttpCode(200)
   @UseGuards(ThrottlerGuard)
+  @ApiResponse({ status: 200, description: '{channel_id, status, workflow, status_url, realtime} (+ ws_token, websocket_url, websocket_channel in direct mode)' })
+  @ApiResponse({ status: 400, description: 'invalid input or unknown workflow' })
+  @ApiResponse({ status: 429, description: 'rate limited (ours, or ModelRiver’s with its Retry-After)' })
+  @ApiResponse({ status: 502, description: 'ModelRiver failed or refused our credentials' })
+  @ApiResponse({ status: 504, description: 'ModelRiver did not answer in time' })
   generate(@Body() body: GenerateRequestDto): Promise<GenerateAnswer> {
     return this.ai.generate(body);
   }
 
   /** Polling fallback: where the request stands, with the AI data, the processed result and the callback outcome. */
   @Get('requests/:channel_id')
+  @ApiResponse({ status: 200, description: 'status, ai_data, result, callback outcome, error' })
+  @ApiResponse({ status: 404, description: 'unknown channel' })
   find(@Param('channel_id') channelId: string): Promise<RequestView> {
     return this.ai.find(channelId);
   }
 }
 
 /** The route ModelRiver's browser SDK calls on the customer backend (direct mode). */
+@ApiTags('ai')
+@ApiBearerAuth()
 @Controller('api/v1/ai')
 @UseGuards(ApiTokenGuard)
 export class AiReconnectController {
@@ -32,6 +45,11 @@ export class AiReconnectController {
 
   @Post('reconnect')
   @HttpCode(200)
+  @ApiResponse({ status: 200, description: '{channel_id, ws_token, websocket_url, websocket_channel, project_id}' })
+  @ApiResponse({ status: 400, description: 'invalid body' })
+  @ApiResponse({ status: 401, description: 'API_TOKENS is set and the bearer token is missing or wrong' })
+  @ApiResponse({ status: 404, description: 'not direct mode, or unknown channel' })
+  @ApiResponse({ status: 502, description: 'ModelRiver failed' })
   @UseGuards(ThrottlerGuard)
   reconnect(@Body() body: ReconnectRequestDto): Promise<Record<string, unknown>> {
     return this.ai.reconnect(body.channel_id);

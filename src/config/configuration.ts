@@ -14,6 +14,9 @@ export const appConfig = registerAs('app', () => {
     port: e.PORT,
     host: e.HOST,
     logLevel: e.LOG_LEVEL,
+    headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
+    requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS,
+    adminToken: e.ADMIN_TOKEN,
   };
 });
 
@@ -89,6 +92,7 @@ export const webhookConfig = registerAs('webhook', () => {
     secrets: e.MODELRIVER_WEBHOOK_SECRET,
     schemes: e.WEBHOOK_SIGNATURE_SCHEMES,
     maxBodyBytes: e.WEBHOOK_MAX_BODY_BYTES,
+    eventTypes: e.WEBHOOK_EVENT_TYPES,
   };
 });
 

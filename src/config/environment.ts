@@ -94,6 +94,28 @@ export class EnvironmentVariables {
   @IsIn(SIGNATURE_SCHEMES, { each: true })
   WEBHOOK_SIGNATURE_SCHEMES: SignatureScheme[] = [...SIGNATURE_SCHEMES];
 
+  /** Webhook types accepted for processing; authentic deliveries of other types are quarantined. */
+  @Transform(splitList)
+  @Matches(/^[a-z0-9_]+(\.[a-z0-9_]+)+$/, { each: true, message: 'each WEBHOOK_EVENT_TYPES entry must look like task.<name>' })
+  WEBHOOK_EVENT_TYPES: string[] = ['task.ai_generated', 'task.completed'];
+
+  /** Enables /admin (bearer token); unset, the admin routes answer 404. */
+  @IsOptional()
+  @Matches(/^.{24,}$/, { message: 'ADMIN_TOKEN must be at least 24 characters' })
+  ADMIN_TOKEN?: string;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(1000)
+  @Max(60_000)
+  HTTP_HEADERS_TIMEOUT_MS = 10_000;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(1000)
+  @Max(120_000)
+  HTTP_REQUEST_TIMEOUT_MS = 30_000;
+
   @IsIn(LOG_LEVELS)
   LOG_LEVEL: LogLevel = 'info';
 
@@ -264,7 +286,7 @@ export class EnvironmentVariables {
   CORS_ORIGINS: string[] = [];
 }
 
-const SECRET_VARIABLES = ['MODELRIVER_API_KEY', 'MODELRIVER_WEBHOOK_SECRET', 'REALTIME_TOKEN_SECRET'] as const;
+const SECRET_VARIABLES = ['MODELRIVER_API_KEY', 'MODELRIVER_WEBHOOK_SECRET', 'REALTIME_TOKEN_SECRET', 'ADMIN_TOKEN'] as const;
 
 export class ConfigurationError extends Error {
   override name = 'ConfigurationError';
@@ -301,6 +323,9 @@ export function validateEnvironment(raw: Record<string, unknown>): EnvironmentVa
   }
   if (env.NODE_ENV === 'production' && env.MODELRIVER_SANDBOX === 'true') {
     problems.push('MODELRIVER_SANDBOX must be false in production: the sandbox is for development and tests only');
+  }
+  if (env.HTTP_HEADERS_TIMEOUT_MS > env.HTTP_REQUEST_TIMEOUT_MS) {
+    problems.push('HTTP_HEADERS_TIMEOUT_MS must not exceed HTTP_REQUEST_TIMEOUT_MS');
   }
   if (env.CALLBACK_TIMEOUT_MS * 3 > env.CALLBACK_BUDGET_MS) {
     problems.push('CALLBACK_BUDGET_MS must be at least 3 x CALLBACK_TIMEOUT_MS (result attempts plus the error callback)');

@@ -91,7 +91,17 @@ export interface AiRequestsTable {
   updated_at: number;
 }
 
+export interface AdminAuditTable {
+  id: string;
+  action: string;
+  delivery_id: string;
+  from_status: string;
+  request_id: string | null;
+  created_at: number;
+}
+
 export interface Database {
+  admin_audit: AdminAuditTable;
   ai_requests: AiRequestsTable;
   webhook_deliveries: WebhookDeliveriesTable;
   contents: ContentsTable;

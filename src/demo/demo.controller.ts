@@ -1,11 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Controller, Get, Header } from '@nestjs/common';
+import { ApiExcludeController } from '@nestjs/swagger';
 
 const PUBLIC = join(__dirname, '..', '..', 'public');
 const read = (file: string) => readFileSync(join(PUBLIC, file), 'utf8');
 
 /** The demo page (`public/`, plain HTML + JS, no build step), read once at boot. */
+@ApiExcludeController()
 @Controller()
 export class DemoController {
   private readonly files = { html: read('index.html'), js: read('demo.js'), css: read('demo.css') };

@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import { callbackConfig, CallbackConfig, processingConfig, ProcessingConfig } from '../config/configuration';
 import { DeliveryJob, DeliveryJobHandler, JOB_QUEUE, JobContext, JobQueue, PermanentJobError } from '../jobs/job-queue.port';
+import { MetricsService } from '../metrics/metrics.service';
 import { DeliveriesRepository, Delivery } from '../webhooks/deliveries.repository';
 import { AI_GENERATED } from '../webhooks/dto/webhook-payload.dto';
 import { isJsonObject, JsonObject, normaliseWebhookPayload, parseWebhookJson } from '../webhooks/webhook-envelope';
@@ -39,6 +40,7 @@ export class DeliveryDispatcher implements DeliveryJobHandler, OnModuleInit {
     private readonly callbacks: CallbackSender,
     @Inject(processingConfig.KEY) private readonly processing: ProcessingConfig,
     @Inject(callbackConfig.KEY) private readonly callbackSettings: CallbackConfig,
+    private readonly metrics: MetricsService,
   ) {}
 
   onModuleInit(): void {
@@ -108,6 +110,7 @@ export class DeliveryDispatcher implements DeliveryJobHandler, OnModuleInit {
       this.logger.warn(`no processor for ${event.name}: passing the AI data through (delivery ${delivery.id})`);
       return event.aiData;
     }
+    const stopTimer = this.metrics.processing.startTimer({ event: event.event ?? event.type });
     const started = performance.now();
     try {
       const results = (await this.events.emitAsync(event.name, event)) as unknown[];
@@ -117,8 +120,10 @@ export class DeliveryDispatcher implements DeliveryJobHandler, OnModuleInit {
       this.logger.log(
         `processed delivery ${delivery.id} ${event.name} in ${Math.round(performance.now() - started)} ms (attempt ${context.attempt})`,
       );
+      stopTimer({ outcome: 'ok' });
       return results[0];
     } catch (error) {
+      stopTimer({ outcome: 'error' });
       if (error instanceof PermanentProcessingError || error instanceof PermanentJobError) {
         throw new PermanentJobError(error.message, { cause: error });
       }

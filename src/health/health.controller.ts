@@ -1,11 +1,14 @@
 import { Controller, Get, Inject } from '@nestjs/common';
+import { ApiResponse, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckResult, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import { sql } from 'kysely';
+import { LifecycleService } from '../common/lifecycle.service';
 import { InjectDatabase } from '../database/database.module';
 import { Db } from '../database/database.types';
 import { JOB_QUEUE, JobQueue } from '../jobs/job-queue.port';
 
-/** Liveness: the process answers. Readiness: the database answers and the queue's worker runs (not draining). */
+/** Liveness: the process answers. Readiness: the database (and Redis) answer and the worker runs, not draining. */
+@ApiTags('health')
 @Controller('health')
 export class HealthController {
   constructor(
@@ -13,15 +16,18 @@ export class HealthController {
     private readonly indicators: HealthIndicatorService,
     @InjectDatabase() private readonly db: Db,
     @Inject(JOB_QUEUE) private readonly queue: JobQueue,
+    private readonly lifecycle: LifecycleService,
   ) {}
 
   @Get('live')
+  @ApiResponse({ status: 200, description: 'the process answers' })
   live(): { status: 'ok' } {
     return { status: 'ok' };
   }
 
   @Get('ready')
   @HealthCheck()
+  @ApiResponse({ status: 503, description: 'database, queue or Redis down, or draining for shutdown' })
   ready(): Promise<HealthCheckResult> {
     return this.health.check([
       async () => {
@@ -35,6 +41,7 @@ export class HealthController {
       },
       async () => {
         const indicator = this.indicators.check('queue');
+        if (this.lifecycle.draining) return indicator.down({ detail: 'draining for shutdown' });
         const { ok, detail } = await this.queue.health();
         return ok ? indicator.up({ detail }) : indicator.down({ detail });
       },

@@ -11,6 +11,7 @@ import {
 import { Namespace, Socket } from 'socket.io';
 import { AiService } from '../ai/ai.service';
 import { realtimeConfig, RealtimeConfig } from '../config/configuration';
+import { MetricsService } from '../metrics/metrics.service';
 import { ChannelState, ChannelStateStore } from './channel-state.store';
 import { verifySubscriptionToken } from './subscription-token';
 
@@ -37,13 +38,18 @@ export class AiGateway implements OnGatewayConnection {
     private readonly states: ChannelStateStore,
     private readonly requests: AiService,
     private readonly events: EventEmitter2,
+    private readonly metrics: MetricsService,
   ) {}
 
   handleConnection(socket: Socket): void {
+    this.metrics.socketConnections.inc();
     socket.on('disconnecting', () => {
+      this.metrics.socketConnections.dec();
       for (const name of socket.rooms) {
         const channelId = channelOf(name);
-        if (channelId) setImmediate(() => this.events.emit(SUBSCRIBER_LEFT, channelId));
+        if (!channelId) continue;
+        this.metrics.socketSubscriptions.dec();
+        setImmediate(() => this.events.emit(SUBSCRIBER_LEFT, channelId));
       }
     });
   }
@@ -63,6 +69,7 @@ export class AiGateway implements OnGatewayConnection {
     if (!socket.rooms.has(room(channelId)) && subscribed >= this.config.maxSubscriptionsPerSocket) {
       return { ok: false, error: 'too_many_subscriptions' };
     }
+    if (!socket.rooms.has(room(channelId))) this.metrics.socketSubscriptions.inc();
     await socket.join(room(channelId));
     return { ok: true, state: await this.snapshot(channelId) };
   }
@@ -72,6 +79,7 @@ export class AiGateway implements OnGatewayConnection {
     const channelId = (body as { channel_id?: unknown } | undefined)?.channel_id;
     if (typeof channelId === 'string' && socket.rooms.has(room(channelId))) {
       await socket.leave(room(channelId));
+      this.metrics.socketSubscriptions.dec();
       this.events.emit(SUBSCRIBER_LEFT, channelId);
     }
     return { ok: true };

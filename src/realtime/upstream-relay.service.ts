@@ -4,6 +4,7 @@ import { WebSocket } from 'ws';
 import { AiRequestsRepository } from '../ai/ai-requests.repository';
 import { ModelRiverTriggerClient } from '../ai/modelriver-trigger.client';
 import { realtimeConfig, RealtimeConfig } from '../config/configuration';
+import { MetricsService } from '../metrics/metrics.service';
 import { AiGateway } from './ai.gateway';
 import { RealtimePublisher } from './realtime.publisher';
 
@@ -52,16 +53,14 @@ export class UpstreamRelay implements OnApplicationShutdown {
     private readonly gateway: AiGateway,
     private readonly trigger: ModelRiverTriggerClient,
     private readonly requests: AiRequestsRepository,
+    private readonly metrics: MetricsService,
   ) {}
-
-  get open(): number {
-    return this.upstreams.size;
-  }
 
   follow(channelId: string, wsToken: string, websocketUrl: string, topic: string): void {
     if (this.upstreams.has(channelId)) return;
     const upstream: Upstream = { channelId, websocketUrl, topic, closing: false, requestEnded: false, reconnects: 0 };
     this.upstreams.set(channelId, upstream);
+    this.metrics.upstreamConnections.set(this.upstreams.size);
     this.connect(upstream, wsToken);
   }
 
@@ -174,6 +173,7 @@ export class UpstreamRelay implements OnApplicationShutdown {
     clearTimeout(upstream.idle);
     clearTimeout(upstream.linger);
     this.upstreams.delete(upstream.channelId);
+    this.metrics.upstreamConnections.set(this.upstreams.size);
     upstream.channel?.leave();
     upstream.socket?.disconnect();
     this.logger.log(`closed upstream for channel ${upstream.channelId}: ${reason}`);

@@ -1,7 +1,9 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { webhookConfig, WebhookConfig } from '../config/configuration';
 import { ServiceUnavailableError } from '../common/errors';
 import { JOB_QUEUE, JobQueue } from '../jobs/job-queue.port';
+import { MetricsService } from '../metrics/metrics.service';
 import { DeliveriesRepository, NewDelivery } from './deliveries.repository';
 import { validateWebhookPayload } from './dto/webhook-payload.dto';
 import { isJsonObject, normaliseWebhookPayload, parseWebhookJson } from './webhook-envelope';
@@ -25,11 +27,20 @@ export class WebhookIngestService {
   constructor(
     private readonly deliveries: DeliveriesRepository,
     @Inject(JOB_QUEUE) private readonly queue: JobQueue,
+    private readonly metrics: MetricsService,
+    @Inject(webhookConfig.KEY) private readonly config: WebhookConfig,
   ) {}
 
   async ingest(rawBody: Buffer, signature: SignatureMatch): Promise<WebhookAnswer> {
-    const body = parseWebhookJson(rawBody.toString('utf8'));
-    const validation = validateWebhookPayload(normaliseWebhookPayload(body));
+    this.metrics.signatureSchemes.inc({ scheme: signature.scheme });
+    let body: unknown;
+    try {
+      body = parseWebhookJson(rawBody.toString('utf8'));
+    } catch (error) {
+      this.metrics.rejected('json');
+      throw error;
+    }
+    const validation = validateWebhookPayload(normaliseWebhookPayload(body), this.config.eventTypes);
     const now = Date.now();
     const row = {
       id: randomUUID(),
@@ -57,6 +68,7 @@ export class WebhookIngestService {
         validation_errors: JSON.stringify(validation.errors),
       });
       this.logger.warn(`quarantined delivery ${stored.id}: ${validation.errors.join('; ')}`);
+      this.metrics.webhooks.inc({ outcome: 'quarantined', reason: '' });
       return {
         received: true,
         delivery_id: stored.id,
@@ -77,6 +89,7 @@ export class WebhookIngestService {
     // A duplicate still queued may have missed its enqueue (crash between insert and enqueue): enqueue
     // again; the queue dedupes by delivery id.
     if (stored.inserted || stored.status === 'queued') await this.enqueue(stored.id);
+    this.metrics.webhooks.inc({ outcome: stored.inserted ? 'accepted' : 'duplicate', reason: '' });
     if (stored.inserted) {
       this.logger.log(
         `accepted delivery ${stored.id} ${validation.type}/${validation.event ?? '-'} channel ${validation.channelId} (${signature.scheme}, secret #${signature.secretIndex})`,
@@ -91,6 +104,7 @@ export class WebhookIngestService {
     try {
       return await this.deliveries.insertIfAbsent(row);
     } catch (error) {
+      this.metrics.rejected('storage');
       throw new ServiceUnavailableError('delivery storage is unavailable, retry later', { cause: error });
     }
   }
@@ -99,6 +113,7 @@ export class WebhookIngestService {
     try {
       await this.queue.enqueue({ deliveryId });
     } catch (error) {
+      this.metrics.rejected('storage');
       throw new ServiceUnavailableError('delivery queue is unavailable, retry later', { cause: error });
     }
   }

@@ -19,16 +19,31 @@ function reject(reply: FastifyReply, statusCode: number, error: string, message:
   return reply.code(statusCode).send({ statusCode, error, message, request_id: String(reply.request.id) });
 }
 
-/** 413 before anything is read or hashed, then 415; both are decided from the headers alone. */
-function intakeGate(maxBodyBytes: number): onRequestHookHandler {
+export interface IntakeGateOptions {
+  maxBodyBytes: number;
+  /** Counts a refusal (metrics); `draining` refuses everything with 503 during shutdown. */
+  onReject: (reason: 'size' | 'content_type' | 'draining') => void;
+  draining: () => boolean;
+}
+
+/** 503 while draining, 413 before anything is read or hashed, then 415; all decided from the headers alone. */
+function intakeGate({ maxBodyBytes, onReject, draining }: IntakeGateOptions): onRequestHookHandler {
   return (request, reply, done) => {
+    if (draining()) {
+      onReject('draining');
+      void reply.header('retry-after', '5');
+      reject(reply, 503, 'Service Unavailable', 'shutting down; retry shortly');
+      return;
+    }
     const length = Number(request.headers['content-length']);
     if (Number.isFinite(length) && length > maxBodyBytes) {
+      onReject('size');
       reject(reply, 413, 'Payload Too Large', `body exceeds ${maxBodyBytes} bytes`);
       return;
     }
     const encoding = request.headers['content-encoding'];
     if (encoding !== undefined && encoding.toLowerCase() !== 'identity') {
+      onReject('content_type');
       reject(reply, 415, 'Unsupported Media Type', 'content-encoding is not supported; send the body as is');
       return;
     }
@@ -38,6 +53,7 @@ function intakeGate(maxBodyBytes: number): onRequestHookHandler {
       mediaType.trim().toLowerCase() !== 'application/json' ||
       (charset !== undefined && charset !== 'charset=utf-8')
     ) {
+      onReject('content_type');
       reject(reply, 415, 'Unsupported Media Type', 'content-type must be application/json');
       return;
     }
@@ -46,13 +62,18 @@ function intakeGate(maxBodyBytes: number): onRequestHookHandler {
 }
 
 /** Must run before routes are registered (configureApp, before init). */
-export function installWebhookIntakeHooks(fastify: FastifyInstance, maxBodyBytes: number): void {
+export function installWebhookIntakeHooks(fastify: FastifyInstance, options: IntakeGateOptions): void {
   fastify.addHook('onRoute', (route) => {
     const config = route.config as Record<string, unknown> | undefined;
     if (config?.[WEBHOOK_INTAKE] !== true) return;
     // The route's own limit wins over the parser's, so chunked bodies are cut at the same size.
-    route.bodyLimit = maxBodyBytes;
+    route.bodyLimit = options.maxBodyBytes;
     const existing = route.onRequest ? [route.onRequest].flat() : [];
-    route.onRequest = [intakeGate(maxBodyBytes), ...existing];
+    route.onRequest = [intakeGate(options), ...existing];
+  });
+  // A chunked body that outgrows the limit is cut by Fastify's parser: count it too.
+  fastify.addHook('onError', (request, _reply, error, done) => {
+    if (isWebhookIntake(request) && (error as { code?: string }).code === 'FST_ERR_CTP_BODY_TOO_LARGE') options.onReject('size');
+    done();
   });
 }

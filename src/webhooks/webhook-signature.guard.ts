@@ -1,6 +1,7 @@
 import { CanActivate, ExecutionContext, Inject, Injectable, Logger, UnauthorizedException } from '@nestjs/common';
 import { FastifyRequest } from 'fastify';
 import { webhookConfig, WebhookConfig } from '../config/configuration';
+import { MetricsService } from '../metrics/metrics.service';
 import { SignatureScheme } from './signature-scheme';
 import { verifyWebhookSignature } from './webhook-signature.verifier';
 
@@ -23,7 +24,10 @@ const REASONS = {
 export class WebhookSignatureGuard implements CanActivate {
   private readonly logger = new Logger(WebhookSignatureGuard.name);
 
-  constructor(@Inject(webhookConfig.KEY) private readonly config: WebhookConfig) {}
+  constructor(
+    @Inject(webhookConfig.KEY) private readonly config: WebhookConfig,
+    private readonly metrics: MetricsService,
+  ) {}
 
   canActivate(context: ExecutionContext): boolean {
     const request = context.switchToHttp().getRequest<WebhookRequest>();
@@ -35,6 +39,7 @@ export class WebhookSignatureGuard implements CanActivate {
     });
     if (!result.ok) {
       this.logger.warn(`rejected webhook (request ${String(request.id)}): ${REASONS[result.reason]}`);
+      this.metrics.rejected('signature');
       throw new UnauthorizedException(REASONS[result.reason]);
     }
     request.webhookSignature = { scheme: result.scheme, secretIndex: result.secretIndex };

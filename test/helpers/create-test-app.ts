@@ -46,8 +46,8 @@ export function tempDir(prefix = 'mr-test-'): string {
  */
 export async function startTestApp(env: Record<string, string> = {}, options: Omit<AppOptions, 'envFile'> = {}): Promise<TestApp> {
   const dir = tempDir();
-  const dbFile = join(dir, 'test.db');
-  const merged = { ...BASE_TEST_ENV, DATABASE_URL: `sqlite:${dbFile}`, ...env };
+  const merged = { ...BASE_TEST_ENV, DATABASE_URL: `sqlite:${join(dir, 'test.db')}`, ...env };
+  const dbFile = merged.DATABASE_URL.replace(/^sqlite:/, '');
   const saved = { ...process.env };
   Object.assign(process.env, merged);
   let app: NestFastifyApplication;

@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { callbackConfig, CallbackConfig } from '../../config/configuration';
 import { CallbackKind } from '../../database/database.types';
 import { backoffDelay } from '../../jobs/backoff';
+import { MetricsService } from '../../metrics/metrics.service';
 import { JsonObject } from '../../webhooks/webhook-envelope';
 import { CallbackAttemptsRepository } from './callback-attempts.repository';
 import { checkCallbackUrl } from './callback-url.policy';
@@ -48,6 +49,7 @@ export class CallbackSender {
     private readonly client: ModelRiverCallbackClient,
     private readonly attempts: CallbackAttemptsRepository,
     @Inject(callbackConfig.KEY) private readonly config: CallbackConfig,
+    private readonly metrics: MetricsService,
   ) {}
 
   /** Checks the URL without connecting; also used to decide whether an error callback may be sent. */
@@ -76,13 +78,17 @@ export class CallbackSender {
     { draining, signal }: Signals,
   ): Promise<CallbackResult> {
     const checked = this.check(target);
-    if (!checked.ok) return { status: 'refused', reason: checked.reason };
+    if (!checked.ok) {
+      this.metrics.callbacks.inc({ kind, outcome: 'refused', status: 'none' });
+      return { status: 'refused', reason: checked.reason };
+    }
     let last: CallbackResponse | undefined;
     for (let attempt = 1; !draining.aborted || attempt === 1; attempt++) {
       last = await this.client.post(checked.url, body, this.config.timeoutMs, signal);
       // A delivered callback and its new status commit together: the smaller the gap between ModelRiver's 2xx
       // and this commit, the smaller the window in which a crash makes us call back twice.
       await this.attempts.record(target.deliveryId, kind, attempt, last, last.outcome === 'delivered' ? DELIVERED_STATUS[kind] : undefined);
+      this.metrics.callbacks.inc({ kind, outcome: last.outcome, status: String(last.statusCode ?? 'none') });
       if (last.outcome === 'delivered') {
         this.logger.log(`${kind} callback for delivery ${target.deliveryId} delivered (${last.statusCode}, attempt ${attempt})`);
         return { status: 'delivered', statusCode: last.statusCode };

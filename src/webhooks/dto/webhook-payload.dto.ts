@@ -136,7 +136,7 @@ function flatten(errors: ValidationError[], prefix = ''): string[] {
  * Validates a normalised payload against the DTO for its type. The payload itself is returned untouched
  * (the DTO instance is only a lens), so fields ModelRiver adds later survive into processing.
  */
-export function validateWebhookPayload(payload: unknown): WebhookValidation {
+export function validateWebhookPayload(payload: unknown, acceptedTypes?: readonly string[]): WebhookValidation {
   if (!isJsonObject(payload)) return { ok: false, errors: ['payload must be a JSON object'] };
   if (nestingDepth(payload, MAX_DEPTH) > MAX_DEPTH) {
     return { ok: false, errors: [`payload nests deeper than ${MAX_DEPTH} levels`] };
@@ -148,6 +148,9 @@ export function validateWebhookPayload(payload: unknown): WebhookValidation {
         ? CompletedWebhookDto
         : WebhookBaseDto;
   const errors = flatten(validateSync(plainToInstance(dto, payload), { forbidUnknownValues: false, stopAtFirstError: true }));
+  if (errors.length === 0 && acceptedTypes && !acceptedTypes.includes(payload.type as string)) {
+    errors.push(`type ${String(payload.type)} is not accepted (WEBHOOK_EVENT_TYPES)`);
+  }
   if (errors.length > 0) return { ok: false, errors: errors.slice(0, 20) };
   return {
     ok: true,

@@ -1,0 +1,106 @@
+import { Injectable } from '@nestjs/common';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { InjectDatabase } from '../database/database.module';
+import { Db } from '../database/database.types';
+
+export type WebhookOutcome = 'accepted' | 'duplicate' | 'quarantined' | 'rejected' | 'unavailable';
+export type RejectReason = 'signature' | 'size' | 'content_type' | 'json' | 'draining' | 'storage';
+
+/** One registry for the process; counters move where things happen, gauges read the database when scraped. */
+@Injectable()
+export class MetricsService {
+  readonly registry = new Registry();
+
+  readonly webhooks = new Counter({
+    name: 'modelriver_webhooks_total',
+    help: 'Webhook deliveries by outcome (rejected ones by reason)',
+    labelNames: ['outcome', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly signatureSchemes = new Counter({
+    name: 'modelriver_webhook_signature_scheme_total',
+    help: 'Authentic webhooks by the signature scheme that matched',
+    labelNames: ['scheme'] as const,
+    registers: [this.registry],
+  });
+
+  readonly processing = new Histogram({
+    name: 'modelriver_processing_duration_seconds',
+    help: 'Processor run time per event',
+    labelNames: ['event', 'outcome'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+    registers: [this.registry],
+  });
+
+  readonly callbacks = new Counter({
+    name: 'modelriver_callbacks_total',
+    help: 'Callback attempts by kind (result or error), outcome and HTTP status',
+    labelNames: ['kind', 'outcome', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly socketConnections = new Gauge({
+    name: 'modelriver_socket_connections',
+    help: 'socket.io connections on this instance',
+    registers: [this.registry],
+  });
+
+  readonly socketSubscriptions = new Gauge({
+    name: 'modelriver_socket_subscriptions',
+    help: 'Channel subscriptions held by sockets on this instance',
+    registers: [this.registry],
+  });
+
+  readonly upstreamConnections = new Gauge({
+    name: 'modelriver_upstream_connections',
+    help: 'ModelRiver Phoenix channels followed by this instance',
+    registers: [this.registry],
+  });
+
+  constructor(@InjectDatabase() private readonly db: Db) {
+    collectDefaultMetrics({ register: this.registry });
+    const database = this.db;
+    // prom-client collects each metric as it serializes it, in registration order: the one query that feeds
+    // all three database gauges hangs on the first of them, so none is ever a scrape behind.
+    const byStatus: Gauge<'status'> = new Gauge({
+      name: 'modelriver_deliveries',
+      help: 'Deliveries by status (dead and quarantined need an operator)',
+      labelNames: ['status'] as const,
+      registers: [this.registry],
+      async collect() {
+        const rows = await database
+          .selectFrom('webhook_deliveries')
+          .select(['status', (eb) => eb.fn.countAll<number>().as('count'), (eb) => eb.fn.min('created_at').as('oldest')])
+          .groupBy('status')
+          .execute();
+        let waiting = 0;
+        let oldestAt = Infinity;
+        byStatus.reset();
+        for (const row of rows) {
+          byStatus.set({ status: row.status }, Number(row.count));
+          if (['queued', 'retrying', 'processing'].includes(row.status)) {
+            waiting += Number(row.count);
+            oldestAt = Math.min(oldestAt, Number(row.oldest));
+          }
+        }
+        depth.set(waiting);
+        oldest.set(Number.isFinite(oldestAt) ? (Date.now() - oldestAt) / 1000 : 0);
+      },
+    });
+    const depth = new Gauge({
+      name: 'modelriver_queue_depth',
+      help: 'Deliveries waiting or running (queued, retrying, processing)',
+      registers: [this.registry],
+    });
+    const oldest = new Gauge({
+      name: 'modelriver_queue_oldest_age_seconds',
+      help: 'Age of the oldest unfinished delivery',
+      registers: [this.registry],
+    });
+  }
+
+  rejected(reason: RejectReason): void {
+    this.webhooks.inc({ outcome: reason === 'storage' ? 'unavailable' : 'rejected', reason });
+  }
+}

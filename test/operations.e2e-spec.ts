@@ -1,0 +1,216 @@
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { CallbackSink } from './helpers/callback-sink';
+import { startTestApp, tempDir, TestApp, waitFor } from './helpers/create-test-app';
+import { aiGeneratedPayload, signedHeaders } from './helpers/sign-webhook';
+
+const ADMIN = 'admin-token-for-e2e-0123456789abcdef';
+type Json = Record<string, unknown>;
+
+async function call(app: TestApp, path: string, init: RequestInit & { token?: string } = {}) {
+  const headers: Record<string, string> = { ...(init.token ? { authorization: `Bearer ${init.token}` } : {}) };
+  const response = await fetch(`${app.url}${path}`, { ...init, headers: { ...headers, ...(init.headers as Record<string, string>) } });
+  const text = await response.text();
+  return { status: response.status, body: (text && response.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text) as Json };
+}
+const admin = (app: TestApp, path: string, init: RequestInit = {}) => call(app, path, { ...init, token: ADMIN });
+
+async function send(app: TestApp, payload: unknown) {
+  const body = JSON.stringify(payload);
+  const response = await fetch(`${app.url}/webhooks/modelriver`, { method: 'POST', headers: signedHeaders(body), body });
+  return { status: response.status, body: (await response.json()) as Json };
+}
+
+const settled = (app: TestApp, id: unknown) =>
+  waitFor(`delivery ${String(id)} to settle`, () => {
+    const row = app.db.prepare('SELECT status, callback_status FROM webhook_deliveries WHERE id = ?').get(id) as Json | undefined;
+    return ['completed', 'dead'].includes(row?.status as string) ? row : undefined;
+  });
+
+describe('admin API', () => {
+  it('does not exist (404) without ADMIN_TOKEN', async () => {
+    const app = await startTestApp();
+    try {
+      for (const path of ['/admin', '/admin/deliveries', '/admin/deliveries/stats', '/admin/deliveries/0b1f0e2a-4d8c-4b7e-9a1d-2f3c4b5a6d7e']) {
+        expect((await admin(app, path)).status).toBe(404);
+      }
+      expect((await admin(app, '/admin/deliveries/0b1f0e2a-4d8c-4b7e-9a1d-2f3c4b5a6d7e/replay', { method: 'POST' })).status).toBe(404);
+    } finally {
+      await app.close();
+    }
+  });
+
+  describe('with ADMIN_TOKEN', () => {
+    let app: TestApp;
+    let sink: CallbackSink;
+    beforeAll(async () => {
+      sink = await new CallbackSink().start();
+      app = await startTestApp({ ADMIN_TOKEN: ADMIN, CALLBACK_BUDGET_MS: '3000', CALLBACK_TIMEOUT_MS: '300', CALLBACK_RETRY_BASE_MS: '20' });
+    });
+    afterAll(async () => {
+      await app.close();
+      await sink.close();
+    });
+
+    it.each([
+      ['no token', undefined],
+      ['a wrong token', 'wrong-token-000000000000000000000'],
+    ])('answers 401 to %s, and changes nothing', async (_name, token) => {
+      for (const path of ['/admin/deliveries', '/admin/deliveries/stats']) expect((await call(app, path, { token })).status).toBe(401);
+      const replay = await call(app, '/admin/deliveries/0b1f0e2a-4d8c-4b7e-9a1d-2f3c4b5a6d7e/replay', { method: 'POST', token });
+      expect(replay.status).toBe(401);
+      expect(app.db.prepare('SELECT COUNT(*) AS n FROM admin_audit').get()).toEqual({ n: 0 });
+    });
+
+    it('lists with filters and cursor pagination, newest first', async () => {
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) ids.push((await send(app, aiGeneratedPayload({ callbackBase: sink.url, event: 'entities_extracted', data: { entities: [] } }))).body.delivery_id as string);
+      await Promise.all(ids.map((id) => settled(app, id)));
+      const first = await admin(app, '/admin/deliveries?event=entities_extracted&status=completed&limit=2');
+      expect(first.status).toBe(200);
+      const page1 = first.body.items as Json[];
+      expect(page1.map((item) => item.id)).toEqual([ids[4], ids[3]]);
+      const second = await admin(app, `/admin/deliveries?event=entities_extracted&status=completed&limit=2&cursor=${String(first.body.next_cursor)}`);
+      expect((second.body.items as Json[]).map((item) => item.id)).toEqual([ids[2], ids[1]]);
+      const since = (await admin(app, `/admin/deliveries?since=${new Date(Date.now() + 60_000).toISOString()}`)).body;
+      expect(since.items).toEqual([]);
+      expect((await admin(app, '/admin/deliveries?status=bogus')).status).toBe(400);
+      expect((await admin(app, '/admin/deliveries?limit=1000')).status).toBe(400);
+      expect((await admin(app, '/admin/deliveries?cursor=not!valid')).status).toBe(400);
+    });
+
+    it('shows one delivery with payload, result and callback attempts; 404 unknown, 400 malformed id', async () => {
+      const payload = aiGeneratedPayload({ callbackBase: sink.url });
+      const id = (await send(app, payload)).body.delivery_id as string;
+      await settled(app, id);
+      const detail = await admin(app, `/admin/deliveries/${id}`);
+      expect(detail.body).toMatchObject({
+        id,
+        status: 'completed',
+        payload: { channel_id: payload.channel_id },
+        result: { processed: true },
+        callback_status: 'delivered',
+        callback_attempts: [{ kind: 'result', status_code: 200, outcome: 'delivered' }],
+      });
+      expect((await admin(app, '/admin/deliveries/0b1f0e2a-4d8c-4b7e-9a1d-2f3c4b5a6d7e')).status).toBe(404);
+      expect((await admin(app, '/admin/deliveries/not-a-uuid')).status).toBe(400);
+    });
+
+    it('replays a dead delivery after the cause is fixed: processed and called back, audited', async () => {
+      const payload = aiGeneratedPayload({ callbackBase: sink.url });
+      sink.script(payload.channel_id as string, 400, 200); // rejected, then the error callback
+      const id = (await send(app, payload)).body.delivery_id as string;
+      expect(await settled(app, id)).toMatchObject({ status: 'dead' });
+      const replay = await admin(app, `/admin/deliveries/${id}/replay`, { method: 'POST' });
+      expect(replay).toMatchObject({ status: 202, body: { delivery_id: id, status: 'queued', replayed_from: 'dead' } });
+      expect(await settled(app, id)).toMatchObject({ status: 'completed', callback_status: 'delivered' });
+      expect(sink.for(payload.channel_id as string).map((r) => r.body.error ?? 'result')).toEqual(['result', 'processing_failed', 'result']);
+      expect((await admin(app, `/admin/deliveries/${id}`)).body.audit).toEqual([expect.objectContaining({ action: 'replay', from_status: 'dead' })]);
+      // Completed deliveries are not replayed.
+      expect((await admin(app, `/admin/deliveries/${id}/replay`, { method: 'POST' })).status).toBe(409);
+    });
+
+    it('refuses to replay a quarantined delivery that is still invalid (422), changing nothing', async () => {
+      const answer = await send(app, { ...aiGeneratedPayload(), callback_url: undefined });
+      expect(answer.status).toBe(202);
+      const replay = await admin(app, `/admin/deliveries/${String(answer.body.delivery_id)}/replay`, { method: 'POST' });
+      expect(replay.status).toBe(422);
+      expect(app.db.prepare('SELECT status FROM webhook_deliveries WHERE id = ?').get(answer.body.delivery_id)).toEqual({ status: 'quarantined' });
+    });
+
+    it('serves the dashboard page', async () => {
+      const page = await call(app, '/admin');
+      expect(page.status).toBe(200);
+      expect(page.body as unknown as string).toContain('<script src="/admin/admin.js">');
+    });
+  });
+
+  it('replays a quarantined delivery once a configuration change makes it valid → completed', async () => {
+    const dir = tempDir('mr-replay-');
+    const env = { ADMIN_TOKEN: ADMIN, DATABASE_URL: `sqlite:${join(dir, 'replay.db')}` };
+    const sink = await new CallbackSink().start();
+    try {
+      const before = await startTestApp(env);
+      const payload: Record<string, unknown> = { ...aiGeneratedPayload({ callbackBase: sink.url }), type: 'task.ai_refined' };
+      const answer = await send(before, payload);
+      expect(answer).toMatchObject({ status: 202, body: { quarantined: true, errors: ['type task.ai_refined is not accepted (WEBHOOK_EVENT_TYPES)'] } });
+      await before.close();
+
+      // The operator accepts the new type and restarts on the same database.
+      const after = await startTestApp({ ...env, WEBHOOK_EVENT_TYPES: 'task.ai_generated,task.completed,task.ai_refined' });
+      try {
+        const replay = await admin(after, `/admin/deliveries/${String(answer.body.delivery_id)}/replay`, { method: 'POST' });
+        expect(replay).toMatchObject({ status: 202, body: { replayed_from: 'quarantined' } });
+        expect(await settled(after, answer.body.delivery_id)).toMatchObject({ status: 'completed' });
+        expect(after.db.prepare('SELECT dedupe_key FROM webhook_deliveries WHERE id = ?').get(answer.body.delivery_id)).toEqual({
+          dedupe_key: `${String(payload.channel_id)}:task.ai_refined`,
+        });
+      } finally {
+        await after.close();
+      }
+    } finally {
+      await sink.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('GET /metrics', () => {
+  it('moves as expected across accepted, duplicate, 401, quarantined and a callback failure', async () => {
+    const sink = await new CallbackSink().start();
+    const app = await startTestApp({ CALLBACK_BUDGET_MS: '3000', CALLBACK_TIMEOUT_MS: '300' });
+    const value = (text: string, metric: string) => {
+      const line = text.split('\n').find((l) => l.startsWith(metric + ' ') || l.startsWith(metric + '{') && l.slice(0, l.lastIndexOf(' ')) === metric);
+      return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+    };
+    try {
+      const scrape = async () => (await call(app, '/metrics')).body as unknown as string;
+      const before = await scrape();
+      const ok = aiGeneratedPayload({ callbackBase: sink.url });
+      const failing = aiGeneratedPayload({ callbackBase: sink.url });
+      sink.script(failing.channel_id as string, 400, 200);
+      await send(app, ok);
+      await send(app, ok);
+      await fetch(`${app.url}/webhooks/modelriver`, { method: 'POST', headers: { 'content-type': 'application/json', 'mr-signature': 'f'.repeat(64) }, body: '{}' });
+      await send(app, { ...aiGeneratedPayload(), event: undefined });
+      const failingId = (await send(app, failing)).body.delivery_id;
+      await settled(app, failingId);
+      const after = await scrape();
+      const delta = (metric: string) => value(after, metric) - value(before, metric);
+      expect(delta('modelriver_webhooks_total{outcome="accepted",reason=""}')).toBe(2);
+      expect(delta('modelriver_webhooks_total{outcome="duplicate",reason=""}')).toBe(1);
+      expect(delta('modelriver_webhooks_total{outcome="rejected",reason="signature"}')).toBe(1);
+      expect(delta('modelriver_webhooks_total{outcome="quarantined",reason=""}')).toBe(1);
+      expect(delta('modelriver_webhook_signature_scheme_total{scheme="raw"}')).toBe(4);
+      expect(delta('modelriver_callbacks_total{kind="result",outcome="final",status="400"}')).toBe(1);
+      expect(delta('modelriver_callbacks_total{kind="error",outcome="delivered",status="200"}')).toBe(1);
+      expect(value(after, 'modelriver_deliveries{status="dead"}')).toBe(1);
+      expect(value(after, 'modelriver_deliveries{status="quarantined"}')).toBe(1);
+      expect(after).toContain('modelriver_processing_duration_seconds_count{event="content_ready",outcome="ok"}');
+      expect(after).toContain('modelriver_queue_depth 0');
+    } finally {
+      await app.close();
+      await sink.close();
+    }
+  });
+});
+
+describe('GET /docs-json', () => {
+  it('documents every HTTP route with its status codes', async () => {
+    const app = await startTestApp({ ADMIN_TOKEN: ADMIN });
+    try {
+      const doc = (await call(app, '/docs-json')).body as unknown as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
+      const codes = (path: string, method: string) => Object.keys(doc.paths[path][method].responses).sort();
+      expect(codes('/webhooks/modelriver', 'post')).toEqual(['200', '202', '400', '401', '413', '415', '503']);
+      expect(codes('/ai/generate', 'post')).toEqual(expect.arrayContaining(['200', '400', '401', '429', '502', '504']));
+      expect(codes('/ai/requests/{channel_id}', 'get')).toEqual(expect.arrayContaining(['200', '404']));
+      expect(codes('/api/v1/ai/reconnect', 'post')).toEqual(expect.arrayContaining(['200', '400', '404']));
+      expect(codes('/admin/deliveries/{id}/replay', 'post')).toEqual(expect.arrayContaining(['202', '401', '404', '409', '422']));
+      expect(codes('/health/ready', 'get')).toEqual(expect.arrayContaining(['200', '503']));
+      expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/admin/deliveries', '/admin/deliveries/stats', '/admin/deliveries/{id}', '/health/live']));
+      expect((await call(app, '/docs')).status).toBe(200);
+    } finally {
+      await app.close();
+    }
+  });
+});

@@ -1,0 +1,103 @@
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { AppProcess, freePort, startAppProcess } from './helpers/app-process';
+import { CallbackSink } from './helpers/callback-sink';
+import { tempDir, waitFor } from './helpers/create-test-app';
+import { aiGeneratedPayload, signedHeaders, TEST_SECRET } from './helpers/sign-webhook';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('logs', () => {
+  it('a request carrying secrets in its headers produces log lines containing none of them', async () => {
+    const dir = tempDir('mr-logs-');
+    const app = await startAppProcess({
+      PORT: String(await freePort()),
+      DATABASE_URL: `sqlite:${join(dir, 'logs.db')}`,
+      LOG_LEVEL: 'debug',
+      API_TOKENS: 'api-token-secret-value-123456789',
+      ADMIN_TOKEN: 'admin-token-secret-value-123456789',
+    });
+    try {
+      const body = JSON.stringify(aiGeneratedPayload());
+      const signature = signedHeaders(body)['mr-signature'];
+      const secrets = ['api-token-secret-value-123456789', 'admin-token-secret-value-123456789', 'cookie-secret-value', signature, TEST_SECRET];
+      await fetch(`${app.url}/webhooks/modelriver`, {
+        method: 'POST',
+        headers: { ...signedHeaders(body), cookie: 'session=cookie-secret-value', 'x-request-id': 'trace-me-1' },
+        body,
+      });
+      await fetch(`${app.url}/ai/generate`, { method: 'POST', headers: { authorization: 'Bearer api-token-secret-value-123456789', 'content-type': 'application/json' }, body: '{}' });
+      await fetch(`${app.url}/admin/deliveries`, { headers: { authorization: 'Bearer admin-token-secret-value-123456789' } });
+      await fetch(`${app.url}/admin/deliveries`, { headers: { authorization: 'Bearer wrong-admin-token-000000000' } });
+      await sleep(300);
+      const output = app.output();
+      for (const secret of secrets) expect(output).not.toContain(secret);
+      expect(output).not.toContain('wrong-admin-token');
+      // Correlation: the request id reaches the log, the headers are there but censored.
+      expect(output).toContain('"id":"trace-me-1"');
+      expect(output).toContain('"mr-signature":"[redacted]"');
+      expect(output).toMatch(/"msg":"accepted delivery [0-9a-f-]{36} /);
+    } finally {
+      await app.kill('SIGTERM');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('SIGTERM under load: exit 0 within the grace time; after a restart every 2xx delivery is processed once', async () => {
+    const dir = tempDir('mr-shutdown-');
+    const sink = await new CallbackSink().start();
+    const port = String(await freePort());
+    const env = { PORT: port, DATABASE_URL: `sqlite:${join(dir, 'shutdown.db')}`, QUEUE_SHUTDOWN_GRACE_MS: '3000' };
+    let app: AppProcess | undefined = await startAppProcess(env);
+    const accepted = new Set<string>();
+    const statuses = new Map<number, number>();
+    let running = true;
+    const sender = async () => {
+      while (running) {
+        const payload = aiGeneratedPayload({ callbackBase: sink.url });
+        const body = JSON.stringify(payload);
+        try {
+          const response = await fetch(`http://127.0.0.1:${port}/webhooks/modelriver`, { method: 'POST', headers: signedHeaders(body), body, signal: AbortSignal.timeout(3000) });
+          statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
+          if (response.status === 200) accepted.add(payload.channel_id as string);
+          await response.arrayBuffer();
+        } catch {
+          await sleep(20);
+        }
+      }
+    };
+    try {
+      const senders = Array.from({ length: 4 }, () => sender());
+      await waitFor('load', () => (accepted.size >= 40 ? true : undefined), 30_000);
+      const stopping = Date.now();
+      const code = await app.kill('SIGTERM');
+      const took = Date.now() - stopping;
+      expect(code).toBe(0);
+      expect(took).toBeLessThan(3000 + 5000); // the grace time plus closing, a bound rather than a benchmark
+      app = await startAppProcess(env);
+      running = false;
+      await Promise.all(senders);
+      // While draining, intake said 503 (ModelRiver retries); nothing else went wrong.
+      expect([...statuses.keys()].filter((status) => status !== 200 && status !== 503)).toEqual([]);
+      const db = new BetterSqlite3(env.DATABASE_URL.slice('sqlite:'.length), { readonly: true });
+      try {
+        const unfinished = db.prepare("SELECT COUNT(*) AS n FROM webhook_deliveries WHERE status <> 'completed'");
+        await waitFor('every stored delivery to complete', () => ((unfinished.get() as { n: number }).n === 0 ? true : undefined), 20_000);
+        for (const channel of accepted) {
+          expect(db.prepare('SELECT status FROM webhook_deliveries WHERE channel_id = ?').all(channel)).toEqual([{ status: 'completed' }]);
+          expect(sink.for(channel)).toHaveLength(1);
+        }
+      } finally {
+        db.close();
+      }
+    } finally {
+      running = false;
+      await app?.kill();
+      await sink.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
