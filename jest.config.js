@@ -1,12 +1,5 @@
 /** Unit specs live beside the code; e2e specs live in test/. Type checking is `npm run typecheck`. */
-// Node 20.19+ loads ESM-only packages through require(); Jest's CommonJS runtime cannot, so the few ESM-only
-// dependencies the app loads (content-disposition 3, under @fastify/static for the API docs) are transpiled.
-const ESM_ONLY = ['content-disposition'];
-const transform = {
-  '^.+\\.ts$': 'ts-jest',
-  [`/node_modules/(${ESM_ONLY.join('|')})/.+\\.js$`]: ['ts-jest', { tsconfig: { allowJs: true, isolatedModules: true } }],
-};
-const transformIgnorePatterns = [`/node_modules/(?!(${ESM_ONLY.join('|')})/)`];
+const transform = { '^.+\\.ts$': 'ts-jest' };
 module.exports = {
   // Bounds whole e2e scenarios (booting processes, crash and restart); these are not performance assertions.
   testTimeout: 60_000,
@@ -18,7 +11,6 @@ module.exports = {
       roots: ['<rootDir>/src'],
       testRegex: '\\.spec\\.ts$',
       transform,
-      transformIgnorePatterns,
       setupFiles: ['reflect-metadata'],
       moduleFileExtensions: ['ts', 'js', 'json'],
     },
@@ -29,7 +21,6 @@ module.exports = {
       roots: ['<rootDir>/test'],
       testRegex: '\\.e2e-spec\\.ts$',
       transform,
-      transformIgnorePatterns,
       setupFiles: ['reflect-metadata'],
       moduleFileExtensions: ['ts', 'js', 'json'],
     },
@@ -40,7 +31,16 @@ module.exports = {
       roots: ['<rootDir>/test/scale'],
       testRegex: '\\.scale-spec\\.ts$',
       transform,
-      transformIgnorePatterns,
+      setupFiles: ['reflect-metadata'],
+      moduleFileExtensions: ['ts', 'js', 'json'],
+    },
+    {
+      displayName: 'reliability',
+      testEnvironment: 'node',
+      rootDir: '.',
+      roots: ['<rootDir>/test/reliability'],
+      testRegex: '\\.reliability-spec\\.ts$',
+      transform,
       setupFiles: ['reflect-metadata'],
       moduleFileExtensions: ['ts', 'js', 'json'],
     },
@@ -51,7 +51,6 @@ module.exports = {
       roots: ['<rootDir>/test/browser'],
       testRegex: '\\.browser-spec\\.ts$',
       transform,
-      transformIgnorePatterns,
       setupFiles: ['reflect-metadata'],
       moduleFileExtensions: ['ts', 'js', 'json'],
     },

@@ -1,3 +1,4 @@
+import { createServer, RequestListener } from 'node:http';
 import helmet from '@fastify/helmet';
 import { ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -15,8 +16,14 @@ import { ConfiguredIoAdapter } from './realtime/socket-io.adapter';
 import { installWebhookIntakeHooks, isWebhookIntake } from './webhooks/webhook-route';
 
 export function createFastifyAdapter(): FastifyAdapter {
-  // pino (nestjs-pino) logs requests; Fastify's own logger stays off.
-  return new FastifyAdapter({ genReqId: genRequestId, logger: false });
+  return new FastifyAdapter({
+    // pino (nestjs-pino) logs requests; Fastify's own logger stays off.
+    genReqId: genRequestId,
+    logger: false,
+    // Node enforces the header and request timeouts (set in configureApp) on this interval; its default
+    // of 30 s would let a slow client linger that much longer.
+    serverFactory: (handler: RequestListener) => createServer({ connectionsCheckingInterval: 1000 }, handler),
+  });
 }
 
 /** The one bootstrap path: main.ts and every e2e test build the app here. */

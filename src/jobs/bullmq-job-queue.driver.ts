@@ -158,7 +158,8 @@ export class BullMqJobQueue implements JobQueue {
   private async sweep(): Promise<void> {
     if (!this.queue || this.draining.signal.aborted) return;
     try {
-      const before = Date.now() - Math.max(30_000, this.config.leaseMs * 3);
+      // Only jobs missing from Redis (or failed outside our handler) are touched, so a short floor is safe.
+      const before = Date.now() - Math.max(5000, this.config.leaseMs * 3);
       for (const id of await this.state.stale(before, SWEEP_BATCH)) {
         const job = await this.queue.getJob(id);
         if (!job) {

@@ -121,6 +121,13 @@ describe('verifyWebhookSignature', () => {
     expect(verify(headers, { body })).toEqual({ ok: false, reason: 'mismatch' });
   });
 
+  it('does not throw on a body nested too deep to re-serialise (json and ts_data parse it)', () => {
+    const body = Buffer.from(`{"data":${'['.repeat(20_000)}${']'.repeat(20_000)}}`);
+    const headers = { 'mr-signature': hex(SECRET, 'x'), 'x-modelriver-signature': hex(SECRET, 'x'), 'x-modelriver-timestamp': TS };
+    expect(() => verify(headers, { body })).not.toThrow();
+    expect(verify(headers, { body })).toEqual({ ok: false, reason: 'mismatch' });
+  });
+
   it('accepts upper-case hex (same bytes)', () => {
     expect(verify({ 'mr-signature': valid.toUpperCase() })).toEqual({ ok: true, scheme: 'raw', secretIndex: 0 });
   });

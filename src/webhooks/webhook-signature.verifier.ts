@@ -120,7 +120,13 @@ export function verifyWebhookSignature(input: SignatureVerificationInput): Signa
   if (usable.length === 0) return { ok: false, reason: sawMalformed ? 'malformed' : 'mismatch' };
 
   for (const candidate of usable) {
-    const message = candidate.message();
+    let message: (string | Buffer)[] | undefined;
+    try {
+      message = candidate.message();
+    } catch {
+      // Re-serialising a hostile body (say, nested 10,000 deep) can overflow the stack: it cannot match.
+      continue;
+    }
     if (!message) continue;
     for (let secretIndex = 0; secretIndex < secrets.length; secretIndex++) {
       const expected = hmac(secrets[secretIndex], message);
