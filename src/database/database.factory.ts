@@ -11,6 +11,31 @@ export function sqlitePath(url: string): string {
   return resolve(url.slice('sqlite:'.length));
 }
 
+const STATEMENT_CACHE = 256;
+
+/**
+ * Kysely prepares every query anew; the query shapes are few, so keep their prepared statements (bounded).
+ * better-sqlite3 statements are reusable and this process is single-threaded, so sharing them is safe.
+ */
+function withStatementCache(sqlite: SqliteDatabase.Database): SqliteDatabase.Database {
+  const cache = new Map<string, SqliteDatabase.Statement>();
+  const prepare = sqlite.prepare.bind(sqlite);
+  return new Proxy(sqlite, {
+    get(target, property, receiver) {
+      if (property !== 'prepare') return Reflect.get(target, property, receiver) as unknown;
+      return (sql: string) => {
+        let statement = cache.get(sql);
+        if (!statement) {
+          statement = prepare(sql);
+          if (cache.size >= STATEMENT_CACHE) cache.delete(cache.keys().next().value!);
+          cache.set(sql, statement);
+        }
+        return statement;
+      };
+    },
+  });
+}
+
 function openSqlite(config: DatabaseConfig): Db {
   const file = sqlitePath(config.url);
   mkdirSync(dirname(file), { recursive: true });
@@ -20,7 +45,7 @@ function openSqlite(config: DatabaseConfig): Db {
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma(`synchronous = ${config.sqliteSynchronous}`);
   sqlite.pragma('foreign_keys = ON');
-  return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  return new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
 }
 
 const INT8 = 20;

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { InjectDatabase } from '../database/database.module';
-import { Db } from '../database/database.types';
+import { Expression, ExpressionBuilder, SqlBool } from 'kysely';
+import { Database, Db } from '../database/database.types';
 
 export interface ClaimedJob {
   deliveryId: string;
@@ -19,8 +20,22 @@ const RUNNABLE = ['queued', 'retrying'] as const;
 export class EmbeddedQueueRepository {
   constructor(@InjectDatabase() private readonly db: Db) {}
 
-  /** Claims the most overdue runnable delivery, or one whose lease expired (its worker died). */
+  /**
+   * Claims the most overdue runnable delivery, or else one whose lease expired (its worker died). Two
+   * queries, each able to use the (status, next_run_at) index: one OR across both would scan the table.
+   */
   async claimNext(now: number, leaseMs: number): Promise<ClaimedJob | undefined> {
+    return (
+      (await this.claimWhere(now, leaseMs, (w) => w.and([w('status', 'in', RUNNABLE), w('next_run_at', '<=', now)]))) ??
+      (await this.claimWhere(now, leaseMs, (w) => w.and([w('status', '=', 'processing'), w('lease_until', '<', now)])))
+    );
+  }
+
+  private async claimWhere(
+    now: number,
+    leaseMs: number,
+    condition: (w: ExpressionBuilder<Database, 'webhook_deliveries'>) => Expression<SqlBool>,
+  ): Promise<ClaimedJob | undefined> {
     const leaseToken = randomUUID();
     const row = await this.db
       .updateTable('webhook_deliveries')
@@ -31,19 +46,7 @@ export class EmbeddedQueueRepository {
         lease_token: leaseToken,
         updated_at: now,
       }))
-      .where('id', '=', (eb) =>
-        eb
-          .selectFrom('webhook_deliveries')
-          .select('id')
-          .where((w) =>
-            w.or([
-              w.and([w('status', 'in', RUNNABLE), w('next_run_at', '<=', now)]),
-              w.and([w('status', '=', 'processing'), w('lease_until', '<', now)]),
-            ]),
-          )
-          .orderBy('next_run_at')
-          .limit(1),
-      )
+      .where('id', '=', (eb) => eb.selectFrom('webhook_deliveries').select('id').where(condition).orderBy('next_run_at').limit(1))
       .returning(['id', 'attempts'])
       .executeTakeFirst();
     return row && { deliveryId: row.id, attempt: row.attempts, leaseToken };
