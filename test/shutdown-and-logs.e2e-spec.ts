@@ -5,6 +5,7 @@ import { AppProcess, freePort, startAppProcess } from './helpers/app-process';
 import { CallbackSink } from './helpers/callback-sink';
 import { tempDir, waitFor } from './helpers/create-test-app';
 import { aiGeneratedPayload, signedHeaders, TEST_SECRET } from './helpers/sign-webhook';
+import { startSignedLoad } from './helpers/signed-load';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -52,25 +53,9 @@ describe('graceful shutdown', () => {
     const port = String(await freePort());
     const env = { PORT: port, DATABASE_URL: `sqlite:${join(dir, 'shutdown.db')}`, QUEUE_SHUTDOWN_GRACE_MS: '3000' };
     let app: AppProcess | undefined = await startAppProcess(env);
-    const accepted = new Set<string>();
-    const statuses = new Map<number, number>();
-    let running = true;
-    const sender = async () => {
-      while (running) {
-        const payload = aiGeneratedPayload({ callbackBase: sink.url });
-        const body = JSON.stringify(payload);
-        try {
-          const response = await fetch(`http://127.0.0.1:${port}/webhooks/modelriver`, { method: 'POST', headers: signedHeaders(body), body, signal: AbortSignal.timeout(3000) });
-          statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
-          if (response.status === 200) accepted.add(payload.channel_id as string);
-          await response.arrayBuffer();
-        } catch {
-          await sleep(20);
-        }
-      }
-    };
     try {
-      const senders = Array.from({ length: 4 }, () => sender());
+      const load = startSignedLoad({ target: () => `http://127.0.0.1:${port}`, senders: 4, payload: () => ({ callbackBase: sink.url }) });
+      const { accepted, statuses } = load;
       await waitFor('load', () => (accepted.size >= 40 ? true : undefined), 30_000);
       const stopping = Date.now();
       const code = await app.kill('SIGTERM');
@@ -78,8 +63,7 @@ describe('graceful shutdown', () => {
       expect(code).toBe(0);
       expect(took).toBeLessThan(3000 + 5000); // the grace time plus closing, a bound rather than a benchmark
       app = await startAppProcess(env);
-      running = false;
-      await Promise.all(senders);
+      await load.stop();
       // While draining, intake said 503 (ModelRiver retries); nothing else went wrong.
       expect([...statuses.keys()].filter((status) => status !== 200 && status !== 503)).toEqual([]);
       const db = new BetterSqlite3(env.DATABASE_URL.slice('sqlite:'.length), { readonly: true });
@@ -94,7 +78,6 @@ describe('graceful shutdown', () => {
         db.close();
       }
     } finally {
-      running = false;
       await app?.kill();
       await sink.close();
       rmSync(dir, { recursive: true, force: true });

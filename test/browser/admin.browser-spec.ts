@@ -1,12 +1,12 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Browser, chromium } from 'playwright-core';
+import { Browser } from 'playwright-core';
 import { REPO_ROOT } from '../helpers/app-process';
+import { launchChromium } from './chromium';
 import { CallbackSink } from '../helpers/callback-sink';
 import { startTestApp, TestApp, waitFor } from '../helpers/create-test-app';
 import { aiGeneratedPayload, signedHeaders } from '../helpers/sign-webhook';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ADMIN = 'admin-token-for-browser-0123456789';
 
 /** The operations dashboard in a real browser: log in, see counts and failures, replay a dead delivery. */
@@ -18,11 +18,7 @@ describe('admin dashboard in Chromium', () => {
   beforeAll(async () => {
     sink = await new CallbackSink().start();
     app = await startTestApp({ ADMIN_TOKEN: ADMIN });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();

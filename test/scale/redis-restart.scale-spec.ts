@@ -3,7 +3,7 @@ import { Client } from 'pg';
 import { CallbackSink } from '../helpers/callback-sink';
 import { startTestApp, TestApp, waitFor } from '../helpers/create-test-app';
 import { freshBackends, REDIS_TEST_DB, ScaleBackends } from '../helpers/scale-env';
-import { aiGeneratedPayload, signedHeaders } from '../helpers/sign-webhook';
+import { startSignedLoad } from '../helpers/signed-load';
 import { TcpProxy } from '../helpers/tcp-proxy';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -38,23 +38,8 @@ describe('scale profile: Redis restarted mid-burst', () => {
   });
 
   it('every delivery answered 200 is processed and called back', async () => {
-    const accepted = new Set<string>();
-    const statuses = new Map<number, number>();
-    let running = true;
-    const sender = async () => {
-      while (running) {
-        const payload = aiGeneratedPayload({ callbackBase: sink.url });
-        const body = JSON.stringify(payload);
-        try {
-          const response = await fetch(`${app.url}/webhooks/modelriver`, { method: 'POST', headers: signedHeaders(body), body, signal: AbortSignal.timeout(5000) });
-          statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
-          if (response.status === 200) accepted.add(payload.channel_id as string);
-        } catch {
-          await sleep(20);
-        }
-      }
-    };
-    const senders = [sender(), sender(), sender()];
+    const load = startSignedLoad({ target: () => app.url, senders: 3, payload: () => ({ callbackBase: sink.url }) });
+    const { accepted, statuses } = load;
     await waitFor('a burst in flight', () => (accepted.size >= 40 ? true : undefined), 30_000);
     // The restart: connections drop, the data is gone (no persistence), then Redis is back.
     await proxy.cut();
@@ -70,8 +55,7 @@ describe('scale profile: Redis restarted mid-burst', () => {
     await sleep(500);
     await proxy.restore();
     await waitFor('more deliveries after the restart', () => (accepted.size >= 80 ? true : undefined), 30_000);
-    running = false;
-    await Promise.all(senders);
+    await load.stop();
 
     const pg = new Client({ connectionString: backends.databaseUrl });
     await pg.connect();

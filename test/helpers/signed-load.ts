@@ -1,0 +1,65 @@
+import { expect } from '@jest/globals';
+import { SinkRequest } from './callback-sink';
+import { aiGeneratedPayload, AiGeneratedOptions, signedHeaders } from './sign-webhook';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export interface SignedLoad {
+  /** Channel ids answered 200. */
+  accepted: Set<string>;
+  /** Answers by status code. */
+  statuses: Map<number, number>;
+  sent(): number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Continuous signed load, as ModelRiver under a burst: each sender posts a fresh delivery, and keeps
+ * trying (every 20 ms) while the target is down. `target()` is read per request, so tests can move it.
+ */
+export function startSignedLoad(options: { target: () => string; senders: number; payload?: (n: number) => AiGeneratedOptions }): SignedLoad {
+  const accepted = new Set<string>();
+  const statuses = new Map<number, number>();
+  let sent = 0;
+  let running = true;
+  const sender = async (n: number) => {
+    for (let i = 0; running; i++) {
+      const payload = aiGeneratedPayload(options.payload?.(n + i));
+      const body = JSON.stringify(payload);
+      sent++;
+      try {
+        const response = await fetch(`${options.target()}/webhooks/modelriver`, { method: 'POST', headers: signedHeaders(body), body, signal: AbortSignal.timeout(5000) });
+        statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
+        if (response.status === 200) accepted.add(payload.channel_id as string);
+        await response.arrayBuffer();
+      } catch {
+        await sleep(20); // down: keep trying, as ModelRiver would
+      }
+    }
+  };
+  const senders = Array.from({ length: options.senders }, (_, n) => sender(n));
+  return {
+    accepted,
+    statuses,
+    sent: () => sent,
+    async stop() {
+      running = false;
+      await Promise.all(senders);
+    },
+  };
+}
+
+/**
+ * The only repeats allowed: the documented at-least-once window. Each repeated callback has exactly two
+ * identical copies, the first answered less than a second before one of the kills (taken once each exit was
+ * seen). Returns how long before its kill each first copy arrived.
+ */
+export function expectOnlyWindowDoubles(doubles: SinkRequest[][], kills: number[]): number[] {
+  return doubles.map((copies) => {
+    expect(copies).toHaveLength(2);
+    expect(copies[1].body).toEqual(copies[0].body);
+    const kill = kills.find((at) => at >= copies[0].receivedAt && at - copies[0].receivedAt < 1000);
+    expect(kill).toBeDefined();
+    return kill! - copies[0].receivedAt;
+  });
+}
