@@ -1,10 +1,9 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import BetterSqlite3 from 'better-sqlite3';
 import { AppProcess, freePort, startAppProcess } from './helpers/app-process';
-import { CallbackSink, SinkRequest } from './helpers/callback-sink';
+import { CallbackSink } from './helpers/callback-sink';
 import { tempDir, waitFor } from './helpers/create-test-app';
-import { expectOnlyWindowDoubles, startSignedLoad } from './helpers/signed-load';
+import { expectOnlyWindowDoubles, settleAccepted, startSignedLoad } from './helpers/signed-load';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -54,30 +53,15 @@ describe('crash recovery (kill -9)', () => {
     await waitFor('deliveries after the restart', () => accepted.size >= acceptedBeforeKill + 60 || undefined, 30_000);
     await load.stop();
 
-    const db = new BetterSqlite3(dbFile, { readonly: true });
-    try {
-      const unfinished = db.prepare("SELECT COUNT(*) AS n FROM webhook_deliveries WHERE status <> 'completed'");
-      // Rows stored but never answered (killed mid-request) are recovered too, so wait for all of them.
-      await waitFor('every stored delivery to complete', () => (unfinished.get() as { n: number }).n === 0 || undefined, 20_000);
-      const rowsFor = db.prepare('SELECT status, callback_status FROM webhook_deliveries WHERE channel_id = ?');
-      const doubles: SinkRequest[][] = [];
-      for (const channel of accepted) {
-        expect(rowsFor.all(channel)).toEqual([{ status: 'completed', callback_status: 'delivered' }]);
-        const callbacks = sink.for(channel);
-        expect(callbacks.length).toBeGreaterThanOrEqual(1);
-        if (callbacks.length > 1) doubles.push(callbacks);
-      }
-      expectOnlyWindowDoubles(doubles, [killedAt]);
-      process.stdout.write(
-        `crash test: sent ${load.sent()}, answered 200: ${accepted.size} (${acceptedBeforeKill} before the kill), ` +
-          `callbacks: ${sink.requests.length}, doubles: ${doubles.length}` +
-          (doubles.length
-            ? ` (first copies answered ${doubles.map((d) => killedAt - d[0].receivedAt).join(', ')} ms before the kill; success not yet committed)`
-            : '') +
-          '\n',
-      );
-    } finally {
-      db.close();
-    }
+    const doubles = await settleAccepted(dbFile, accepted, sink, 20_000);
+    expectOnlyWindowDoubles(doubles, [killedAt]);
+    process.stdout.write(
+      `crash test: sent ${load.sent()}, answered 200: ${accepted.size} (${acceptedBeforeKill} before the kill), ` +
+        `callbacks: ${sink.requests.length}, doubles: ${doubles.length}` +
+        (doubles.length
+          ? ` (first copies answered ${doubles.map((d) => killedAt - d[0].receivedAt).join(', ')} ms before the kill; success not yet committed)`
+          : '') +
+        '\n',
+    );
   });
 });

@@ -3,7 +3,6 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { InjectDatabase } from '../database/database.module';
 import { Db } from '../database/database.types';
 
-export type WebhookOutcome = 'accepted' | 'duplicate' | 'quarantined' | 'rejected' | 'unavailable';
 export type RejectReason = 'signature' | 'size' | 'content_type' | 'json' | 'draining' | 'storage';
 
 /** One registry for the process; counters move where things happen, gauges read the database when scraped. */

@@ -12,6 +12,5 @@ import { UpstreamRelay } from './upstream-relay.service';
   // The demo page is the gateway's first client.
   controllers: [DemoController],
   providers: [ChannelStateStore, AiGateway, RealtimePublisher, UpstreamRelay, RealtimeListener],
-  exports: [UpstreamRelay],
 })
 export class RealtimeModule {}

@@ -1,5 +1,7 @@
 import { expect } from '@jest/globals';
-import { SinkRequest } from './callback-sink';
+import BetterSqlite3 from 'better-sqlite3';
+import { CallbackSink, SinkRequest } from './callback-sink';
+import { waitFor } from './create-test-app';
 import { aiGeneratedPayload, AiGeneratedOptions, signedHeaders } from './sign-webhook';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -62,4 +64,28 @@ export function expectOnlyWindowDoubles(doubles: SinkRequest[][], kills: number[
     expect(kill).toBeDefined();
     return kill! - copies[0].receivedAt;
   });
+}
+
+/**
+ * Waits (bounded) until every stored delivery of an embedded-profile database is completed, including rows
+ * stored but never answered (killed mid-request), then checks each accepted delivery: one completed row, its
+ * callback delivered, at least one callback at the sink. Returns the repeated callbacks, for the caller to judge.
+ */
+export async function settleAccepted(dbFile: string, accepted: Set<string>, sink: CallbackSink, timeoutMs = 30_000): Promise<SinkRequest[][]> {
+  const db = new BetterSqlite3(dbFile, { readonly: true });
+  try {
+    const unfinished = db.prepare("SELECT COUNT(*) AS n FROM webhook_deliveries WHERE status <> 'completed'");
+    await waitFor('every stored delivery to complete', () => ((unfinished.get() as { n: number }).n === 0 ? true : undefined), timeoutMs);
+    const rowsFor = db.prepare('SELECT status, callback_status FROM webhook_deliveries WHERE channel_id = ?');
+    const doubles: SinkRequest[][] = [];
+    for (const channel of accepted) {
+      expect(rowsFor.all(channel)).toEqual([{ status: 'completed', callback_status: 'delivered' }]);
+      const callbacks = sink.for(channel);
+      expect(callbacks.length).toBeGreaterThanOrEqual(1);
+      if (callbacks.length > 1) doubles.push(callbacks);
+    }
+    return doubles;
+  } finally {
+    db.close();
+  }
 }

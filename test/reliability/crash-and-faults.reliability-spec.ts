@@ -3,10 +3,10 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { AppProcess, freePort, startAppProcess } from '../helpers/app-process';
-import { CallbackSink, SinkRequest } from '../helpers/callback-sink';
+import { CallbackSink } from '../helpers/callback-sink';
 import { startTestApp, tempDir, waitFor } from '../helpers/create-test-app';
 import { aiGeneratedPayload, signedHeaders } from '../helpers/sign-webhook';
-import { expectOnlyWindowDoubles, startSignedLoad } from '../helpers/signed-load';
+import { expectOnlyWindowDoubles, settleAccepted, startSignedLoad } from '../helpers/signed-load';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -37,28 +37,15 @@ describe('crash loop: five kill -9 under continuous signed load', () => {
       }
       await sleep(500);
       await load.stop();
-      const db = new BetterSqlite3(env.DATABASE_URL.slice('sqlite:'.length), { readonly: true });
-      try {
-        const unfinished = db.prepare("SELECT COUNT(*) AS n FROM webhook_deliveries WHERE status <> 'completed'");
-        await waitFor('every stored delivery to complete', () => ((unfinished.get() as { n: number }).n === 0 ? true : undefined), 30_000);
-        const doubles: SinkRequest[][] = [];
-        for (const channel of accepted) {
-          expect(db.prepare('SELECT status FROM webhook_deliveries WHERE channel_id = ?').all(channel)).toEqual([{ status: 'completed' }]);
-          const callbacks = sink.for(channel);
-          expect(callbacks.length).toBeGreaterThanOrEqual(1);
-          if (callbacks.length > 1) doubles.push(callbacks);
-        }
-        const causes = expectOnlyWindowDoubles(doubles, kills);
-        expect([...statuses.keys()].filter((status) => status >= 500)).toEqual([]);
-        process.stdout.write(
-          `\ncrash loop: kills ${kills.length}, deliveries answered 200 ${accepted.size}, callbacks ${sink.requests.length}, ` +
-            `doubles ${doubles.length}, 5xx 0` +
-            (causes.length ? ` (all inside the at-least-once window: first copies ${Math.min(...causes)}–${Math.max(...causes)} ms before a kill)` : '') +
-            '\n',
-        );
-      } finally {
-        db.close();
-      }
+      const doubles = await settleAccepted(env.DATABASE_URL.slice('sqlite:'.length), accepted, sink);
+      const causes = expectOnlyWindowDoubles(doubles, kills);
+      expect([...statuses.keys()].filter((status) => status >= 500)).toEqual([]);
+      process.stdout.write(
+        `\ncrash loop: kills ${kills.length}, deliveries answered 200 ${accepted.size}, callbacks ${sink.requests.length}, ` +
+          `doubles ${doubles.length}, 5xx 0` +
+          (causes.length ? ` (all inside the at-least-once window: first copies ${Math.min(...causes)}–${Math.max(...causes)} ms before a kill)` : '') +
+          '\n',
+      );
     } finally {
       await app?.kill();
       await sink.close();
