@@ -11,6 +11,7 @@ describeJobQueueContract('embedded (SQLite)', {
       cleanup: () => Promise.resolve(rmSync(dir, { recursive: true, force: true })),
     });
   },
-  // One process per database file: the next instance takes over interrupted rows when it starts.
-  crash: () => Promise.resolve(),
+  // A dead process's connection is gone (its open transaction rolled back); the next instance takes over
+  // interrupted rows when it starts (one process per database file).
+  crash: (instance) => instance.db.destroy(),
 });

@@ -1,51 +1,38 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, Migrator, PostgresDialect } from 'kysely';
 import { Pool, types } from 'pg';
 import { DatabaseConfig } from '../config/configuration';
 import { Database, Db } from './database.types';
+import { GroupCommitSqliteDialect, GroupCommitSqliteDriver, GroupCommitStats } from './group-commit-sqlite.driver';
 import { migrationProvider } from './migrations/migrations';
 
 export function sqlitePath(url: string): string {
   return resolve(url.slice('sqlite:'.length));
 }
 
-const STATEMENT_CACHE = 256;
-
-/**
- * Kysely prepares every query anew; the query shapes are few, so keep their prepared statements (bounded).
- * better-sqlite3 statements are reusable and this process is single-threaded, so sharing them is safe.
- */
-function withStatementCache(sqlite: SqliteDatabase.Database): SqliteDatabase.Database {
-  const cache = new Map<string, SqliteDatabase.Statement>();
-  const prepare = sqlite.prepare.bind(sqlite);
-  return new Proxy(sqlite, {
-    get(target, property, receiver) {
-      if (property !== 'prepare') return Reflect.get(target, property, receiver) as unknown;
-      return (sql: string) => {
-        let statement = cache.get(sql);
-        if (!statement) {
-          statement = prepare(sql);
-          if (cache.size >= STATEMENT_CACHE) cache.delete(cache.keys().next().value!);
-          cache.set(sql, statement);
-        }
-        return statement;
-      };
-    },
-  });
-}
-
 function openSqlite(config: DatabaseConfig): Db {
   const file = sqlitePath(config.url);
   mkdirSync(dirname(file), { recursive: true });
   const sqlite = new SqliteDatabase(file, { timeout: config.busyTimeoutMs });
-  // WAL lets readers run beside the single writer; FULL syncs every commit, so a 2xx answered after the
-  // insert survives power loss as well as kill -9 (NORMAL survives process crashes only).
+  // WAL lets readers run beside the single writer. FULL: every commit is on disk before anyone hears of it,
+  // so a 2xx answered after the insert survives power loss as well as kill -9; the driver does that fsync
+  // itself, off the event loop, once per group of commits. NORMAL survives process crashes only.
   sqlite.pragma('journal_mode = WAL');
-  sqlite.pragma(`synchronous = ${config.sqliteSynchronous}`);
+  sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
-  return new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
+  const driver = new GroupCommitSqliteDriver(sqlite, { durableFile: config.sqliteSynchronous === 'FULL' ? file : undefined });
+  const db = new Kysely<Database>({ dialect: new GroupCommitSqliteDialect(driver) });
+  commitStats.set(db, driver.stats);
+  return db;
+}
+
+const commitStats = new WeakMap<Db, GroupCommitStats>();
+
+/** SQLite's group-commit counters (undefined on PostgreSQL, whose server groups commits itself). */
+export function groupCommitStats(db: Db): GroupCommitStats | undefined {
+  return commitStats.get(db);
 }
 
 const INT8 = 20;

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { InjectDatabase } from '../database/database.module';
+import { groupCommitStats } from '../database/database.factory';
 import { Db } from '../database/database.types';
 
 export type RejectReason = 'signature' | 'size' | 'content_type' | 'json' | 'draining' | 'storage';
@@ -97,6 +98,27 @@ export class MetricsService {
       help: 'Age of the oldest unfinished delivery',
       registers: [this.registry],
     });
+    const commits = groupCommitStats(database);
+    if (commits) {
+      const counters: Array<[string, string, () => number]> = [
+        ['modelriver_sqlite_commits_total', 'SQLite group commits (each makes the writes of one event-loop turn durable together)', () => commits.commits],
+        ['modelriver_sqlite_committed_writes_total', 'Write statements made durable by SQLite group commits (per commit: divide by commits)', () => commits.statements],
+        ['modelriver_sqlite_commit_seconds_total', 'Time the event loop spent in SQLite COMMIT', () => commits.commitSeconds],
+        ['modelriver_sqlite_wal_syncs_total', 'fsyncs of the SQLite write-ahead log, off the event loop (SQLITE_SYNCHRONOUS=FULL)', () => commits.syncs],
+        ['modelriver_sqlite_wal_sync_seconds_total', 'Time those fsyncs took (the event loop went on meanwhile)', () => commits.syncSeconds],
+      ];
+      for (const [name, help, read] of counters) {
+        new Counter({
+          name,
+          help,
+          registers: [this.registry],
+          collect() {
+            this.reset();
+            this.inc(read());
+          },
+        });
+      }
+    }
   }
 
   rejected(reason: RejectReason): void {

@@ -1,0 +1,121 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import SqliteDatabase from 'better-sqlite3';
+import { Kysely, sql } from 'kysely';
+import { GroupCommitSqliteDialect, GroupCommitSqliteDriver } from './group-commit-sqlite.driver';
+
+interface Schema {
+  items: { id: number; name: string };
+  parents: { id: number };
+  children: { id: number; parent_id: number };
+}
+
+describe('GroupCommitSqliteDriver', () => {
+  let dir: string;
+  let file: string;
+  let driver: GroupCommitSqliteDriver;
+  let db: Kysely<Schema>;
+  /** A second connection, as another process would see the file: only committed data. */
+  let observer: SqliteDatabase.Database;
+  const committedNames = () => (observer.prepare('select name from items order by id').all() as { name: string }[]).map((row) => row.name);
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'mr-group-commit-'));
+    file = join(dir, 'test.db');
+    const sqlite = new SqliteDatabase(file);
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('foreign_keys = ON');
+    driver = new GroupCommitSqliteDriver(sqlite);
+    db = new Kysely<Schema>({ dialect: new GroupCommitSqliteDialect(driver) });
+    await sql`create table items (id integer primary key, name text not null unique)`.execute(db);
+    await sql`create table parents (id integer primary key)`.execute(db);
+    await sql`create table children (id integer primary key, parent_id integer not null references parents (id) deferrable initially deferred)`.execute(db);
+    observer = new SqliteDatabase(file, { readonly: true });
+  });
+
+  afterEach(async () => {
+    observer.close();
+    await db.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('commits the writes of one event-loop turn together, and answers each writer only after that commit', async () => {
+    const before = { ...driver.stats };
+    const seen: string[][] = [];
+    const writes = Array.from({ length: 20 }, (_, i) =>
+      db
+        .insertInto('items')
+        .values({ id: i + 1, name: `item-${i}` })
+        .execute()
+        .then(() => seen.push(committedNames())),
+    );
+    expect(committedNames()).toEqual([]); // statements ran, nothing is durable yet
+    await Promise.all(writes);
+    expect(driver.stats.commits - before.commits).toBe(1);
+    expect(driver.stats.statements - before.statements).toBe(20);
+    // Every writer, when answered, could already see all 20 rows from another connection.
+    expect(seen.every((names) => names.length === 20)).toBe(true);
+  });
+
+  it('a failing statement rejects alone; the rest of its group commits', async () => {
+    const results = await Promise.allSettled([
+      db.insertInto('items').values({ id: 1, name: 'a' }).execute(),
+      db.insertInto('items').values({ id: 2, name: 'a' }).execute(), // unique name violated
+      db.insertInto('items').values({ id: 3, name: 'c' }).execute(),
+    ]);
+    expect(results.map((result) => result.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(committedNames()).toEqual(['a', 'c']);
+  });
+
+  it('a failing COMMIT rejects every caller of the group and keeps none of its writes', async () => {
+    const results = await Promise.allSettled([
+      db.insertInto('items').values({ id: 1, name: 'kept?' }).execute(),
+      db.insertInto('children').values({ id: 1, parent_id: 42 }).execute(), // deferred FK: fails at COMMIT
+      db.selectFrom('items').selectAll().execute(), // a read that saw the uncommitted row
+    ]);
+    expect(results.map((result) => result.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    expect(committedNames()).toEqual([]);
+    // The connection is usable afterwards.
+    await db.insertInto('items').values({ id: 1, name: 'after' }).execute();
+    expect(committedNames()).toEqual(['after']);
+  });
+
+  it('a read with no write pending answers at once, without a commit', async () => {
+    await db.insertInto('items').values({ id: 1, name: 'x' }).execute();
+    const commits = driver.stats.commits;
+    expect(await db.selectFrom('items').select('name').execute()).toEqual([{ name: 'x' }]);
+    expect(driver.stats.commits).toBe(commits);
+  });
+
+  it('an explicit transaction commits the open group first, then has the connection to itself', async () => {
+    const order: string[] = [];
+    const grouped = db.insertInto('items').values({ id: 1, name: 'grouped' }).execute().then(() => order.push('grouped'));
+    let outside: Promise<unknown> | undefined;
+    await db.transaction().execute(async (trx) => {
+      order.push('transaction started');
+      await trx.insertInto('items').values({ id: 2, name: 'in transaction' }).execute();
+      // Another caller's write waits until the transaction ends instead of joining it.
+      outside = db.insertInto('items').values({ id: 3, name: 'outside' }).execute().then(() => order.push('outside'));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(committedNames()).toEqual(['grouped']);
+      order.push('transaction ending');
+    });
+    await Promise.all([grouped, outside]);
+    // 'grouped' was committed before the transaction began (checked inside it); the outside write waited.
+    expect(order.filter((step) => step !== 'grouped')).toEqual(['transaction started', 'transaction ending', 'outside']);
+    expect(committedNames()).toEqual(['grouped', 'in transaction', 'outside']);
+  });
+
+  it('a rolled-back transaction leaves nothing behind', async () => {
+    await expect(
+      db.transaction().execute(async (trx) => {
+        await trx.insertInto('items').values({ id: 1, name: 'rolled back' }).execute();
+        throw new Error('changed my mind');
+      }),
+    ).rejects.toThrow('changed my mind');
+    expect(committedNames()).toEqual([]);
+    await db.insertInto('items').values({ id: 1, name: 'next' }).execute();
+    expect(committedNames()).toEqual(['next']);
+  });
+});
