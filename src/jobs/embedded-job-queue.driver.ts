@@ -21,6 +21,9 @@ export class EmbeddedJobQueue implements JobQueue {
   private stopping = false;
   private pumping = false;
   private pumpAgain = false;
+  private pumped: Promise<void> = Promise.resolve();
+  /** Expired leases are looked for at most once per poll interval (a wake-up needs only runnable rows). */
+  private leasesSweptAt = 0;
   private timer?: NodeJS.Timeout;
   private readonly draining = new AbortController();
 
@@ -57,6 +60,7 @@ export class EmbeddedJobQueue implements JobQueue {
     this.stopping = true;
     this.draining.abort();
     clearTimeout(this.timer);
+    await this.pumped; // a claim in flight either launches its jobs (awaited below) or hands them back
     if (this.running.size === 0) return;
     this.logger.log(`waiting up to ${this.config.shutdownGraceMs} ms for ${this.running.size} running jobs`);
     let graceTimer: NodeJS.Timeout | undefined;
@@ -80,7 +84,7 @@ export class EmbeddedJobQueue implements JobQueue {
       return;
     }
     this.pumping = true;
-    setImmediate(() => void this.pump());
+    this.pumped = new Promise((resolve) => setImmediate(resolve)).then(() => this.pump());
   }
 
   /** Claims while there are free slots, then sleeps until the next due retry or the poll interval. */
@@ -88,10 +92,17 @@ export class EmbeddedJobQueue implements JobQueue {
     try {
       do {
         this.pumpAgain = false;
+        const expiredLeases = Date.now() - this.leasesSweptAt >= this.config.pollIntervalMs;
+        if (expiredLeases) this.leasesSweptAt = Date.now();
         while (!this.stopping && this.running.size < this.config.concurrency) {
-          const job = await this.store.claimNext(Date.now(), this.config.leaseMs);
-          if (!job) break;
-          this.launch(job);
+          const free = this.config.concurrency - this.running.size;
+          const jobs = await this.store.claim(Date.now(), this.config.leaseMs, free, expiredLeases);
+          if (this.stopping) {
+            for (const job of jobs) await this.store.release(job, Date.now());
+            break;
+          }
+          for (const job of jobs) this.launch(job);
+          if (jobs.length < free) break;
         }
       } while (this.pumpAgain && !this.stopping);
       await this.schedule();

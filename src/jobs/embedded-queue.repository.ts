@@ -21,23 +21,30 @@ export class EmbeddedQueueRepository {
   constructor(@InjectDatabase() private readonly db: Db) {}
 
   /**
-   * Claims the most overdue runnable delivery, or else one whose lease expired (its worker died). Two
-   * queries, each able to use the (status, next_run_at) index: one OR across both would scan the table.
+   * Claims up to `limit` jobs in one statement: the most overdue runnable deliveries, then (with
+   * `expiredLeases`) ones whose lease expired because their worker died. Two queries, each able to use the
+   * (status, next_run_at) index: one OR across both would scan the table.
    */
-  async claimNext(now: number, leaseMs: number): Promise<ClaimedJob | undefined> {
-    return (
-      (await this.claimWhere(now, leaseMs, (w) => w.and([w('status', 'in', RUNNABLE), w('next_run_at', '<=', now)]))) ??
-      (await this.claimWhere(now, leaseMs, (w) => w.and([w('status', '=', 'processing'), w('lease_until', '<', now)])))
+  async claim(now: number, leaseMs: number, limit: number, expiredLeases: boolean): Promise<ClaimedJob[]> {
+    const runnable = await this.claimWhere(now, leaseMs, limit, (w) =>
+      w.and([w('status', 'in', RUNNABLE), w('next_run_at', '<=', now)]),
     );
+    if (runnable.length === limit || !expiredLeases) return runnable;
+    const expired = await this.claimWhere(now, leaseMs, limit - runnable.length, (w) =>
+      w.and([w('status', '=', 'processing'), w('lease_until', '<', now)]),
+    );
+    return [...runnable, ...expired];
   }
 
   private async claimWhere(
     now: number,
     leaseMs: number,
+    limit: number,
     condition: (w: ExpressionBuilder<Database, 'webhook_deliveries'>) => Expression<SqlBool>,
-  ): Promise<ClaimedJob | undefined> {
+  ): Promise<ClaimedJob[]> {
+    // One token for the batch: every later write is fenced by id and token, so sharing it fences just as well.
     const leaseToken = randomUUID();
-    const row = await this.db
+    const rows = await this.db
       .updateTable('webhook_deliveries')
       .set((eb) => ({
         status: 'processing',
@@ -46,10 +53,12 @@ export class EmbeddedQueueRepository {
         lease_token: leaseToken,
         updated_at: now,
       }))
-      .where('id', '=', (eb) => eb.selectFrom('webhook_deliveries').select('id').where(condition).orderBy('next_run_at').limit(1))
+      .where('id', 'in', (eb) =>
+        eb.selectFrom('webhook_deliveries').select('id').where(condition).orderBy('next_run_at').limit(limit),
+      )
       .returning(['id', 'attempts'])
-      .executeTakeFirst();
-    return row && { deliveryId: row.id, attempt: row.attempts, leaseToken };
+      .execute();
+    return rows.map((row) => ({ deliveryId: row.id, attempt: row.attempts, leaseToken }));
   }
 
   /** Earliest time something becomes runnable, to sleep exactly until then. */
