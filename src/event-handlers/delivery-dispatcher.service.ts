@@ -77,11 +77,8 @@ export class DeliveryDispatcher implements DeliveryJobHandler, OnModuleInit {
       processed('delivered');
       return;
     }
-    const sent = await this.callbacks.sendResult(target, result, event.event, context);
-    if (sent.status === 'delivered') {
-      processed('delivered'); // its status was committed with the attempt
-      return;
-    }
+    const sent = await this.callbacks.sendResult(target, result, event.event, context, () => processed('delivered'));
+    if (sent.status === 'delivered') return; // announced on ModelRiver's 2xx; its status was committed with the attempt
     if (sent.status === 'refused') await this.deliveries.setCallbackStatus(delivery.id, 'refused');
     if (context.draining.aborted) throw new Error('interrupted by shutdown');
     throw new PermanentJobError(`callback ${sent.status}: ${sent.reason}`);

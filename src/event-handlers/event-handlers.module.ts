@@ -1,4 +1,3 @@
-import { HttpModule } from '@nestjs/axios';
 import { Module } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { WebhooksModule } from '../webhooks/webhooks.module';
@@ -14,7 +13,7 @@ import { TaskCompletedProcessor } from './processors/task-completed.processor';
 export const BUILT_IN_PROCESSORS = [ContentReadyProcessor, EntitiesExtractedProcessor, TaskCompletedProcessor];
 
 @Module({
-  imports: [WebhooksModule, HttpModule, DiscoveryModule],
+  imports: [WebhooksModule, DiscoveryModule],
   providers: [
     ...BUILT_IN_PROCESSORS,
     ProcessorRegistry,

@@ -10,9 +10,9 @@ export class CallbackAttemptsRepository {
   constructor(@InjectDatabase() private readonly db: Db) {}
 
   /**
-   * Records an attempt. With `callbackStatus` (a delivered callback), the delivery's new status is committed
-   * first, as a single statement: the sooner it lands after ModelRiver's 2xx, the smaller the window in which
-   * a crash makes us call back twice. The attempt row is bookkeeping and may follow.
+   * Records an attempt. With `callbackStatus` (a delivered callback), the delivery's new status goes first, as
+   * a single statement, without waiting for the attempt row (bookkeeping): the sooner it lands after
+   * ModelRiver's 2xx, the smaller the window in which a crash makes us call back twice.
    */
   async record(
     deliveryId: string,
@@ -21,14 +21,14 @@ export class CallbackAttemptsRepository {
     response: CallbackResponse,
     callbackStatus?: CallbackStatus,
   ): Promise<void> {
-    if (callbackStatus) {
-      await this.db
-        .updateTable('webhook_deliveries')
-        .set({ callback_status: callbackStatus, updated_at: Date.now() })
-        .where('id', '=', deliveryId)
-        .execute();
-    }
-    await this.db
+    const status = callbackStatus
+      ? this.db
+          .updateTable('webhook_deliveries')
+          .set({ callback_status: callbackStatus, updated_at: Date.now() })
+          .where('id', '=', deliveryId)
+          .execute()
+      : undefined;
+    const row = this.db
       .insertInto('callback_attempts')
       .values({
         id: randomUUID(),
@@ -42,6 +42,7 @@ export class CallbackAttemptsRepository {
         created_at: Date.now(),
       })
       .execute();
+    await Promise.all([status, row]);
   }
 
   list(deliveryId: string) {

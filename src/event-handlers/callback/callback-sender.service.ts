@@ -57,10 +57,17 @@ export class CallbackSender {
     return checkCallbackUrl(target.callbackUrl, target.channelId, this.config);
   }
 
-  sendResult(target: CallbackTarget, data: JsonObject, event: string | null, signals: Signals): Promise<CallbackResult> {
+  /** `onDelivered` runs the moment ModelRiver accepts, before that is recorded (live progress waits for nothing). */
+  sendResult(
+    target: CallbackTarget,
+    data: JsonObject,
+    event: string | null,
+    signals: Signals,
+    onDelivered?: () => void,
+  ): Promise<CallbackResult> {
     const body = { data, task_id: `task_${target.deliveryId}`, metadata: { delivery_id: target.deliveryId, event } };
     const lastStart = target.receivedAt + this.config.budgetMs - 2 * this.config.timeoutMs;
-    return this.send(target, 'result', body, lastStart, signals);
+    return this.send(target, 'result', body, lastStart, signals, onDelivered);
   }
 
   /** Exactly one attempt: the user must hear that processing failed, but not twice. */
@@ -76,6 +83,7 @@ export class CallbackSender {
     body: JsonObject,
     lastStart: number,
     { draining, signal }: Signals,
+    onDelivered?: () => void,
   ): Promise<CallbackResult> {
     const checked = this.check(target);
     if (!checked.ok) {
@@ -85,6 +93,7 @@ export class CallbackSender {
     let last: CallbackResponse | undefined;
     for (let attempt = 1; !draining.aborted || attempt === 1; attempt++) {
       last = await this.client.post(checked.url, body, this.config.timeoutMs, signal);
+      if (last.outcome === 'delivered') onDelivered?.();
       // A delivered callback and its new status commit together: the smaller the gap between ModelRiver's 2xx
       // and this commit, the smaller the window in which a crash makes us call back twice.
       await this.attempts.record(target.deliveryId, kind, attempt, last, last.outcome === 'delivered' ? DELIVERED_STATUS[kind] : undefined);

@@ -1,9 +1,8 @@
+import { Agent, request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { Socket, TcpNetConnectOpts } from 'node:net';
-import { HttpService } from '@nestjs/axios';
 import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
-import { AxiosError } from 'axios';
 import { RequestFilteringHttpAgent, RequestFilteringHttpsAgent } from 'request-filtering-agent';
-import { firstValueFrom } from 'rxjs';
 import { callbackConfig, CallbackConfig } from '../../config/configuration';
 import { CallbackOutcome } from '../../database/database.types';
 import { allowlistedAddresses } from './callback-url.policy';
@@ -42,6 +41,50 @@ function withConnectTimeouts<T extends FilteringAgentClass>(Base: T, connectTime
   return Guarded as unknown as T;
 }
 
+/** The answer's body is never used: read at most this much of it so the connection can be reused. */
+const MAX_ANSWER_BYTES = 64 * 1024;
+
+/**
+ * One POST over node:http (the hot path: no client library in between). Never follows redirects: a 3xx is
+ * just a status. Settles with the status once the answer has been read (or abandoned past the size cap);
+ * rejects on network errors and when `signal` aborts before the status line arrived.
+ */
+function postJson(
+  url: URL,
+  payload: string,
+  options: { agent: Agent; authorization: string; signal: AbortSignal },
+): Promise<{ status: number; retryAfter: string | undefined }> {
+  return new Promise((resolve, reject) => {
+    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    const request = send(
+      url,
+      {
+        method: 'POST',
+        agent: options.agent,
+        signal: options.signal,
+        headers: {
+          authorization: options.authorization,
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(payload),
+        },
+      },
+      (response) => {
+        const answer = { status: response.statusCode ?? 0, retryAfter: response.headers['retry-after'] };
+        let size = 0;
+        response.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > MAX_ANSWER_BYTES) response.destroy();
+        });
+        // 'close' follows 'end', a destroy and an abort alike: the status is known either way.
+        response.on('close', () => resolve(answer));
+        response.on('error', () => undefined);
+      },
+    );
+    request.on('error', reject);
+    request.end(payload);
+  });
+}
+
 /** request-filtering-agent's refusal: a private, loopback, link-local or meta address at connect time. */
 const REFUSED_ADDRESS = /is not allowed\. Because/;
 
@@ -70,7 +113,6 @@ export class ModelRiverCallbackClient implements OnApplicationShutdown {
   private readonly httpsAgent: RequestFilteringHttpsAgent;
 
   constructor(
-    private readonly http: HttpService,
     @Inject(callbackConfig.KEY) private readonly config: CallbackConfig,
   ) {
     const filter = { allowIPAddressList: allowlistedAddresses(config), keepAlive: true, maxSockets: 64 };
@@ -83,40 +125,29 @@ export class ModelRiverCallbackClient implements OnApplicationShutdown {
     const elapsed = () => Math.round(performance.now() - started);
     const deadline = AbortSignal.timeout(Math.max(1, timeoutMs));
     try {
-      const response = await firstValueFrom(
-        this.http.post(url.toString(), body, {
-          headers: { Authorization: `Bearer ${this.config.apiKey}`, 'Content-Type': 'application/json' },
-          httpAgent: this.httpAgent,
-          httpsAgent: this.httpsAgent,
-          proxy: false,
-          maxRedirects: 0,
-          timeout: timeoutMs,
-          signal: signal ? AbortSignal.any([deadline, signal]) : deadline,
-          validateStatus: () => true,
-          responseType: 'text',
-          maxContentLength: 64 * 1024,
-        }),
-      );
+      const response = await postJson(url, JSON.stringify(body), {
+        agent: url.protocol === 'https:' ? this.httpsAgent : this.httpAgent,
+        authorization: `Bearer ${this.config.apiKey}`,
+        signal: signal ? AbortSignal.any([deadline, signal]) : deadline,
+      });
       const outcome = classifyStatus(response.status);
       return {
         outcome,
         statusCode: response.status,
         durationMs: elapsed(),
         error: outcome === 'delivered' ? null : `callback answered ${response.status}`,
-        retryAfterMs: parseRetryAfter(response.headers['retry-after']),
+        retryAfterMs: parseRetryAfter(response.retryAfter),
       };
     } catch (error) {
-      const cause = error instanceof AxiosError && error.cause instanceof Error ? error.cause : error;
-      const message = cause instanceof Error ? cause.message : String(cause);
+      const message = error instanceof Error ? error.message : String(error);
       const refused = REFUSED_ADDRESS.test(message);
-      const timedOut = deadline.aborted || (error instanceof AxiosError && error.code === 'ECONNABORTED');
       return {
         outcome: refused ? 'refused' : 'retryable',
         statusCode: null,
         durationMs: elapsed(),
         error: refused
           ? `refused at connect time: ${message}`
-          : timedOut
+          : deadline.aborted
             ? `no answer within ${timeoutMs} ms`
             : `network error: ${message}`,
         retryAfterMs: null,

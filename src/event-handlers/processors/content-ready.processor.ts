@@ -24,7 +24,7 @@ export class ContentReadyProcessor implements EventProcessor {
     if (!title || !body) {
       throw new PermanentProcessingError('content_ready needs ai_response.data.title and a body (body, content or text)');
     }
-    const row = (await this.findByChannel(channelId)) ?? (await this.insert(channelId, title, body));
+    const row = await this.insert(channelId, title, body);
     return {
       ...aiData,
       processed: true,
@@ -34,16 +34,20 @@ export class ContentReadyProcessor implements EventProcessor {
     };
   }
 
-  /** At most three inserts: the plain slug, then two channel-derived suffixes (see slugCandidates). */
+  /**
+   * At most three inserts: the plain slug, then two channel-derived suffixes (see slugCandidates). The first
+   * insert usually wins (one statement); otherwise the channel's row exists already (a retry, or a concurrent
+   * run for the same channel: both leave that row) or the slug is taken and the next candidate is tried.
+   */
   private async insert(channelId: string, title: string, body: string) {
     for (const slug of slugCandidates(title, channelId)) {
-      await this.db
+      const inserted = await this.db
         .insertInto('contents')
         .values({ id: randomUUID(), channel_id: channelId, title, body, slug, created_at: Date.now() })
         .onConflict((oc) => oc.doNothing())
-        .execute();
-      // Either our insert won, or a concurrent run for the same channel did: both leave the channel's row.
-      const row = await this.findByChannel(channelId);
+        .returning(['id', 'slug', 'created_at'])
+        .executeTakeFirst();
+      const row = inserted ?? (await this.findByChannel(channelId));
       if (row) return row;
     }
     throw new Error(`no free slug for channel ${channelId}`);
