@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import { BadRequestException, ConflictException, Inject, Injectable, Logger, NotFoundException, UnprocessableEntityException } from '@nestjs/common';
 import { webhookConfig, WebhookConfig } from '../config/configuration';
 import { InjectDatabase } from '../database/database.module';
 import { Db } from '../database/database.types';
+import { newRowId } from '../database/row-id';
 import { CallbackAttemptsRepository } from '../event-handlers/callback/callback-attempts.repository';
 import { JOB_QUEUE, JobQueue } from '../jobs/job-queue.port';
 import { validateWebhookPayload } from '../webhooks/dto/webhook-payload.dto';
@@ -120,7 +120,7 @@ export class AdminService {
     }
     await this.db
       .insertInto('admin_audit')
-      .values({ id: randomUUID(), action: 'replay', delivery_id: id, from_status: row.status, request_id: requestId, created_at: now })
+      .values({ id: newRowId(), action: 'replay', delivery_id: id, from_status: row.status, request_id: requestId, created_at: now })
       .execute();
     await this.queue.enqueue({ deliveryId: id });
     this.logger.warn(`admin replayed delivery ${id} (was ${row.status}; request ${requestId})`);

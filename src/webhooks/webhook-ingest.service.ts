@@ -1,7 +1,8 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { webhookConfig, WebhookConfig } from '../config/configuration';
 import { ServiceUnavailableError } from '../common/errors';
+import { newRowId } from '../database/row-id';
 import { JOB_QUEUE, JobQueue } from '../jobs/job-queue.port';
 import { MetricsService } from '../metrics/metrics.service';
 import { DeliveriesRepository, NewDelivery } from './deliveries.repository';
@@ -43,7 +44,7 @@ export class WebhookIngestService {
     const validation = validateWebhookPayload(normaliseWebhookPayload(body), this.config.eventTypes);
     const now = Date.now();
     const row = {
-      id: randomUUID(),
+      id: newRowId(now),
       payload: rawBody.toString('utf8'),
       signature_scheme: signature.scheme,
       signature_secret_index: signature.secretIndex,

@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { InjectDatabase } from '../../database/database.module';
 import { CallbackKind, Db } from '../../database/database.types';
+import { newRowId } from '../../database/row-id';
 import { CallbackStatus } from '../../webhooks/deliveries.repository';
 import { CallbackResponse } from './modelriver-callback.client';
 
@@ -31,7 +31,7 @@ export class CallbackAttemptsRepository {
     const row = this.db
       .insertInto('callback_attempts')
       .values({
-        id: randomUUID(),
+        id: newRowId(),
         delivery_id: deliveryId,
         kind,
         attempt,

@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { InjectDatabase } from '../../database/database.module';
 import { Db } from '../../database/database.types';
+import { newRowId } from '../../database/row-id';
 import { JsonObject } from '../../webhooks/webhook-envelope';
 import { MODELRIVER_EVENTS, ModelRiverEvent } from '../events/modelriver-event';
 import { PermanentProcessingError } from '../processing.errors';
@@ -43,7 +43,7 @@ export class ContentReadyProcessor implements EventProcessor {
     for (const slug of slugCandidates(title, channelId)) {
       const inserted = await this.db
         .insertInto('contents')
-        .values({ id: randomUUID(), channel_id: channelId, title, body, slug, created_at: Date.now() })
+        .values({ id: newRowId(), channel_id: channelId, title, body, slug, created_at: Date.now() })
         .onConflict((oc) => oc.doNothing())
         .returning(['id', 'slug', 'created_at'])
         .executeTakeFirst();

@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { InjectDatabase } from '../../database/database.module';
 import { Db } from '../../database/database.types';
+import { newRowId } from '../../database/row-id';
 import { JsonObject } from '../../webhooks/webhook-envelope';
 import { MODELRIVER_EVENTS, ModelRiverEvent } from '../events/modelriver-event';
 import { PermanentProcessingError } from '../processing.errors';
@@ -26,7 +26,7 @@ export class EntitiesExtractedProcessor implements EventProcessor {
         .insertInto('entities')
         .values(
           valid.map((entity, position) => ({
-            id: randomUUID(),
+            id: newRowId(),
             channel_id: channelId,
             name: entity.name,
             name_key: entity.name.toLowerCase(),
