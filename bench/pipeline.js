@@ -21,6 +21,8 @@ const WARMUP = arg('warmup', 3);
 const CONNECTIONS = arg('connections', 64);
 const SECRET = 'whsec_bench_secret_0123456789abcdef';
 const SYNC = process.argv.includes('--normal') ? 'NORMAL' : 'FULL';
+// --prof: write a V8 CPU profile of the app run to bench/results/ (open it in Chrome DevTools or speedscope).
+const PROFILE = process.argv.includes('--prof');
 const ROOT = join(__dirname, '..');
 const hasTaskset = (() => {
   try {
@@ -97,61 +99,158 @@ async function waitUp(port) {
   throw new Error('target did not start');
 }
 
-async function measure(name, port, sink) {
-  const sent = new Map();
-  let n = 0;
-  const run = (duration, record) =>
-    new Promise((resolve, reject) => {
-      const instance = autocannon(
-        {
-          url: `http://127.0.0.1:${port}/webhooks/modelriver`,
-          connections: CONNECTIONS,
-          duration,
-          requests: [
-            {
-              method: 'POST',
-              setupRequest: (request) => {
-                const p = payload(sink.url, n++);
-                if (record) sent.set(p.channelId, Date.now());
-                return { ...request, body: p.body, headers: { 'content-type': 'application/json', 'mr-signature': p.signature } };
-              },
+/** One autocannon run; `rate` (req/s over all connections) makes it open-loop instead of as-fast-as-possible. */
+function load(port, sink, { duration, rate, sent }) {
+  return new Promise((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url: `http://127.0.0.1:${port}/webhooks/modelriver`,
+        connections: CONNECTIONS,
+        duration,
+        ...(rate ? { overallRate: rate } : {}),
+        requests: [
+          {
+            method: 'POST',
+            setupRequest: (request) => {
+              const p = payload(sink.url, sequence++);
+              sent?.set(p.channelId, Date.now());
+              return { ...request, body: p.body, headers: { 'content-type': 'application/json', 'mr-signature': p.signature } };
             },
-          ],
-        },
-        (error, result) => (error ? reject(error) : resolve(result)),
-      );
-      autocannon.track(instance, { renderProgressBar: false, renderResultsTable: false, renderLatencyTable: false });
-    });
-  await run(WARMUP, false);
-  await sleep(1000);
-  sink.received.clear();
-  const result = await run(DURATION, true);
+          },
+        ],
+      },
+      (error, result) => (error ? reject(error) : resolve(result)),
+    );
+    autocannon.track(instance, { renderProgressBar: false, renderResultsTable: false, renderLatencyTable: false });
+  });
+}
+let sequence = 0;
+
+/** Waits (bounded) until every accepted delivery of a phase was called back; then summarises the phase. */
+async function phase(port, sink, options) {
+  const sent = new Map();
+  const result = await load(port, sink, { ...options, sent });
   const stoppedAt = Date.now();
   const accepted = result['2xx'];
+  const calledBack = () => [...sent.keys()].filter((c) => sink.received.has(c));
   const deadline = Date.now() + 120_000;
-  while (Date.now() < deadline && [...sent.keys()].filter((c) => sink.received.has(c)).length < accepted) await sleep(50);
-  const called = [...sent.keys()].filter((c) => sink.received.has(c));
-  const lastCallback = Math.max(...called.map((c) => sink.received.get(c)));
+  while (Date.now() < deadline && calledBack().length < accepted) await sleep(50);
+  const called = calledBack();
   const endToEnd = called.map((c) => sink.received.get(c) - sent.get(c));
   return {
-    name,
     req_per_s: Math.round(result.requests.average),
     p50_ms: result.latency.p50,
     p99_ms: result.latency.p99,
     non_2xx: result.non2xx + result.errors + result.timeouts,
     accepted,
     callbacks: called.length,
-    drain_after_stop_ms: Math.max(0, lastCallback - stoppedAt),
+    drain_after_stop_ms: Math.max(0, Math.max(...called.map((c) => sink.received.get(c))) - stoppedAt),
     e2e_p50_ms: pct(endToEnd, 50),
     e2e_p99_ms: pct(endToEnd, 99),
   };
 }
+
+/** Warm-up, then as fast as 64 connections go, then open-loop at half that rate (latency without a backlog). */
+async function measure(name, port, sink) {
+  await phase(port, sink, { duration: WARMUP });
+  const max = await phase(port, sink, { duration: DURATION });
+  const rate = Math.max(1, Math.round(max.req_per_s / 2));
+  const half = { rate, ...(await phase(port, sink, { duration: DURATION, rate })) };
+  return { name, max, half };
+}
+
+/** The app's own group-commit counters: how many writes each SQLite commit carried, and time in COMMIT. */
+async function commitFigures(port) {
+  const text = await new Promise((resolve, reject) =>
+    http.get(`http://127.0.0.1:${port}/metrics`, (res) => {
+      let body = '';
+      res.on('data', (chunk) => (body += chunk)).on('end', () => resolve(body));
+    }).on('error', reject),
+  );
+  const value = (name) => Number((text.match(new RegExp(`^${name} (\\S+)$`, 'm')) ?? [])[1]);
+  const commits = value('modelriver_sqlite_commits_total');
+  return {
+    commits,
+    writes_per_commit: +(value('modelriver_sqlite_committed_writes_total') / commits).toFixed(1),
+    commit_seconds: +value('modelriver_sqlite_commit_seconds_total').toFixed(2),
+    wal_syncs: value('modelriver_sqlite_wal_syncs_total'),
+    wal_sync_seconds: +value('modelriver_sqlite_wal_sync_seconds_total').toFixed(2),
+  };
+}
+
+const PG_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/10';
+
+/** A fresh PostgreSQL database and an empty Redis database, or the reason the scale profile is skipped. */
+async function scaleBackends() {
+  if (process.argv.includes('--no-scale')) return { skipped: '--no-scale' };
+  const { Client } = require('pg');
+  const IORedis = require('ioredis');
+  const name = `mr_bench_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+  const admin = new Client({ connectionString: PG_URL, connectionTimeoutMillis: 2000 });
+  const redis = new IORedis(REDIS_URL, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  try {
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${name}`);
+    await redis.connect();
+    await redis.flushdb();
+  } catch (error) {
+    return { skipped: `PostgreSQL or Redis not reachable (${error.message})` };
+  } finally {
+    await admin.end().catch(() => undefined);
+    redis.disconnect();
+  }
+  return {
+    databaseUrl: PG_URL.replace(/\/[^/]*$/, `/${name}`),
+    redisUrl: REDIS_URL,
+    async drop() {
+      const client = new Client({ connectionString: PG_URL });
+      await client.connect();
+      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await client.end();
+      const r = new IORedis(REDIS_URL);
+      await r.flushdb();
+      r.disconnect();
+    },
+  };
+}
+
+const APP_ENV = {
+  NODE_ENV: 'production',
+  HOST: '127.0.0.1',
+  MODELRIVER_API_KEY: 'mr_live_bench_key',
+  MODELRIVER_WEBHOOK_SECRET: SECRET,
+  REALTIME_TOKEN_SECRET: 'bench_realtime_secret_0123456789abcdef',
+  MODELRIVER_SANDBOX: 'false',
+  CALLBACK_ALLOW_HTTP: 'true',
+  CALLBACK_ALLOWED_HOSTS: '127.0.0.1',
+  LOG_LEVEL: 'warn',
+  ADMIN_TOKEN: '',
+};
+
+/** Starts the built app with `env`, measures it, reads its SQLite counters, stops it gracefully. */
+async function measureApp(name, env, sink) {
+  const port = await freePort();
+  const profile = PROFILE ? ['--cpu-prof', '--cpu-prof-dir', join(ROOT, 'bench', 'results')] : [];
+  const app = launch([...profile, 'dist/main.js'], { ...APP_ENV, ...env, PORT: String(port) });
+  try {
+    await waitUp(port);
+    const result = await measure(name, port, sink);
+    return { ...result, sqlite: await commitFigures(port) };
+  } finally {
+    app.kill('SIGTERM');
+    await new Promise((r) => app.once('exit', r));
+  }
+}
+
+const ms = (value) => (Number.isFinite(value) ? value : '-');
 
 async function main() {
   if (hasTaskset) execFileSync('taskset', ['-cp', '1', String(process.pid)], { stdio: 'ignore' });
   const sink = await startSink();
   const dir = mkdtempSync(join(tmpdir(), 'mr-bench-'));
   const results = [];
+  const notes = [];
   try {
     const basePort = await freePort();
     const baseline = launch(['bench/baseline-server.js'], { PORT: String(basePort), SECRET });
@@ -159,45 +258,50 @@ async function main() {
     results.push(await measure('baseline (bare node:http)', basePort, sink));
     baseline.kill('SIGKILL');
 
-    const appPort = await freePort();
-    const app = launch(['dist/main.js'], {
-      NODE_ENV: 'production',
-      PORT: String(appPort),
-      HOST: '127.0.0.1',
-      DATABASE_URL: `sqlite:${join(dir, 'bench.db')}`,
-      MODELRIVER_API_KEY: 'mr_live_bench_key',
-      MODELRIVER_WEBHOOK_SECRET: SECRET,
-      REALTIME_TOKEN_SECRET: 'bench_realtime_secret_0123456789abcdef',
-      MODELRIVER_SANDBOX: 'false',
-      CALLBACK_ALLOW_HTTP: 'true',
-      CALLBACK_ALLOWED_HOSTS: '127.0.0.1',
-      LOG_LEVEL: 'warn',
-      ADMIN_TOKEN: '',
-      SQLITE_SYNCHRONOUS: SYNC,
-    });
-    await waitUp(appPort);
-    results.push(await measure(`app (embedded profile, SQLITE_SYNCHRONOUS=${SYNC})`, appPort, sink));
-    app.kill('SIGTERM');
-    await new Promise((r) => app.once('exit', r));
+    results.push(
+      await measureApp(`app, embedded (SQLite, SQLITE_SYNCHRONOUS=${SYNC})`, { DATABASE_URL: `sqlite:${join(dir, 'bench.db')}`, SQLITE_SYNCHRONOUS: SYNC }, sink),
+    );
+
+    const scale = await scaleBackends();
+    if (scale.skipped) notes.push(`scale profile skipped: ${scale.skipped}`);
+    else {
+      try {
+        results.push(await measureApp('app, scale (PostgreSQL + BullMQ/Redis)', { DATABASE_URL: scale.databaseUrl, REDIS_URL: scale.redisUrl }, sink));
+      } finally {
+        await scale.drop();
+      }
+    }
   } finally {
     sink.server.close();
     rmSync(dir, { recursive: true, force: true });
   }
-  const [base, app] = results;
-  const ratio = +(app.req_per_s / base.req_per_s).toFixed(2);
-  const rows = results.map((r) => `| ${r.name} | ${r.req_per_s} | ${r.p50_ms} | ${r.p99_ms} | ${r.non_2xx} | ${r.callbacks}/${r.accepted} | ${r.drain_after_stop_ms} | ${r.e2e_p50_ms} | ${r.e2e_p99_ms} |`);
+  const base = results[0];
+  for (const r of results) r.ratio = +(r.max.req_per_s / base.max.req_per_s).toFixed(2);
+  const row = (r, p, first) =>
+    `| ${r.name} | ${first} | ${p.p50_ms} | ${p.p99_ms} | ${p.non_2xx} | ${p.callbacks}/${p.accepted} | ${ms(p.drain_after_stop_ms)} | ${ms(p.e2e_p50_ms)} | ${ms(p.e2e_p99_ms)} |`;
+  const head = (first) => [
+    `| target | ${first} | p50 ms | p99 ms | non-2xx | callbacks/accepted | last callback after stop, ms | e2e p50 ms | e2e p99 ms |`,
+    '|---|---|---|---|---|---|---|---|---|',
+  ];
   console.log(
     [
-      `\n${CONNECTIONS} connections, ${DURATION} s after a ${WARMUP} s warm-up; ${hasTaskset ? 'server on core 0, load on core 1' : 'no taskset: shared cores'}`,
-      '| target | req/s | p50 ms | p99 ms | non-2xx | callbacks/accepted | drain after stop ms | e2e p50 ms | e2e p99 ms |',
-      '|---|---|---|---|---|---|---|---|---|',
-      ...rows,
-      `\napp / baseline req/s: **${ratio}**`,
+      `\n${CONNECTIONS} connections, ${DURATION} s per phase after a ${WARMUP} s warm-up; ${hasTaskset ? 'server on core 0, load on core 1' : 'no taskset: shared cores'}`,
+      '\n**As fast as the connections go**',
+      ...head('req/s'),
+      ...results.map((r) => row(r, r.max, `${r.max.req_per_s} (**${r.ratio}** × baseline)`)),
+      '\n**Open loop at half of each target\'s own maximum**',
+      ...head('req/s offered'),
+      ...results.map((r) => row(r, r.half, r.half.rate)),
+      '',
+      ...results
+        .filter((r) => r.sqlite && r.sqlite.commits)
+        .map((r) => `${r.name}: ${r.sqlite.commits} SQLite commits, ${r.sqlite.writes_per_commit} writes per commit, ${r.sqlite.commit_seconds} s in COMMIT, ${r.sqlite.wal_syncs} WAL fsyncs off the event loop (${r.sqlite.wal_sync_seconds} s)`),
+      ...notes,
     ].join('\n'),
   );
   mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
   const file = join(ROOT, 'bench', 'results', `pipeline-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify({ connections: CONNECTIONS, duration_s: DURATION, taskset: hasTaskset, ratio, results }, null, 2));
+  writeFileSync(file, JSON.stringify({ connections: CONNECTIONS, duration_s: DURATION, taskset: hasTaskset, results, notes }, null, 2));
   console.log(`results: ${file}`);
 }
 
