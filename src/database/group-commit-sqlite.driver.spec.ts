@@ -107,6 +107,37 @@ describe('GroupCommitSqliteDriver', () => {
     expect(committedNames()).toEqual(['grouped', 'in transaction', 'outside']);
   });
 
+  it('durable mode answers a writer only after the WAL fsync, and a read that may have seen it waits too', async () => {
+    await db.destroy();
+    const sqlite = new SqliteDatabase(file);
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('synchronous = NORMAL');
+    driver = new GroupCommitSqliteDriver(sqlite, { durableFile: file });
+    db = new Kysely<Schema>({ dialect: new GroupCommitSqliteDialect(driver) });
+    // Hold the fsync until the test lets it finish (the module object itself: the driver calls through it).
+    const fs = jest.requireActual<typeof import('node:fs')>('node:fs');
+    const realFsync = fs.fsync;
+    let finishSync: (() => void) | undefined;
+    const spy = jest.spyOn(fs, 'fsync').mockImplementation(((fd: number, callback: (error: NodeJS.ErrnoException | null) => void) => {
+      finishSync = () => realFsync(fd, callback);
+    }));
+    try {
+      const answered: string[] = [];
+      const write = db.insertInto('items').values({ id: 1, name: 'durable' }).execute().then(() => answered.push('write'));
+      while (!finishSync) await new Promise((resolve) => setImmediate(resolve));
+      expect(committedNames()).toEqual(['durable']); // committed, not yet known to be on disk
+      const read = db.selectFrom('items').selectAll().execute().then(() => answered.push('read'));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(answered).toEqual([]);
+      finishSync();
+      await Promise.all([write, read]);
+      expect(answered.sort()).toEqual(['read', 'write']);
+      expect(driver.stats).toMatchObject({ commits: 1, syncs: 1 });
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
   it('a rolled-back transaction leaves nothing behind', async () => {
     await expect(
       db.transaction().execute(async (trx) => {
