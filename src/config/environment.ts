@@ -123,7 +123,7 @@ export class EnvironmentVariables {
   @IsInt()
   @Min(1)
   @Max(256)
-  QUEUE_CONCURRENCY = 16;
+  QUEUE_CONCURRENCY = 32;
 
   @Type(() => Number)
   @IsInt()
