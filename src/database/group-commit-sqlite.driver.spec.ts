@@ -138,6 +138,17 @@ describe('GroupCommitSqliteDriver', () => {
     }
   });
 
+  it('an explicit transaction whose COMMIT fails is rolled back (Kysely asks), and the connection goes on', async () => {
+    await expect(
+      db.transaction().execute(async (trx) => {
+        await trx.insertInto('items').values({ id: 1, name: 'in failed transaction' }).execute();
+        await trx.insertInto('children').values({ id: 1, parent_id: 42 }).execute(); // deferred FK: fails at COMMIT
+      }),
+    ).rejects.toThrow(/FOREIGN KEY/);
+    await db.insertInto('items').values({ id: 2, name: 'after' }).execute();
+    expect(committedNames()).toEqual(['after']);
+  });
+
   it('a rolled-back transaction leaves nothing behind', async () => {
     await expect(
       db.transaction().execute(async (trx) => {

@@ -99,8 +99,13 @@ export class GroupCommitSqliteDriver implements Driver {
     this.transactionQueue = previous.then(() => ended);
     await previous;
     this.flush();
+    try {
+      this.sqlite.exec('BEGIN');
+    } catch (error) {
+      end();
+      throw error;
+    }
     this.owner = { connection, ended, end };
-    this.sqlite.exec('BEGIN');
   }
 
   commitTransaction(): Promise<void> {
