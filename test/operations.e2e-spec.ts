@@ -188,6 +188,12 @@ describe('GET /metrics', () => {
       expect(value(after, 'modelriver_deliveries{status="quarantined"}')).toBe(1);
       expect(after).toContain('modelriver_processing_duration_seconds_count{event="content_ready",outcome="ok"}');
       expect(after).toContain('modelriver_queue_depth 0');
+      // SQLite group commit: every commit carried writes. Tests run SQLITE_SYNCHRONOUS=NORMAL, so no WAL fsyncs
+      // (FULL's fsync-before-answer is proven in group-commit-sqlite.driver.spec.ts).
+      const commits = delta('modelriver_sqlite_commits_total');
+      expect(commits).toBeGreaterThan(0);
+      expect(delta('modelriver_sqlite_committed_writes_total')).toBeGreaterThanOrEqual(commits);
+      expect(after).toContain('modelriver_sqlite_wal_syncs_total 0');
     } finally {
       await app.close();
       await sink.close();
