@@ -1,7 +1,9 @@
-// `npm run bench`: the full pipeline (built app, embedded profile) against a bare node:http baseline, in the
-// same run on the same machine. Signed ~1.5 KB task.ai_generated deliveries with unique channel ids (half
-// content_ready, half entities_extracted), callbacks to a local sink. Reports ratios, never bare figures alone.
-// Usage: npm run build && npm run bench [-- --duration 15 --connections 64]
+// `npm run bench`: the full pipeline (built app: embedded profile, and the scale profile when PostgreSQL and
+// Redis answer) against a bare node:http baseline, in the same run on the same machine. Signed ~1.5 KB
+// task.ai_generated deliveries with unique channel ids (half content_ready, half entities_extracted), callbacks
+// to a local sink; per target a warm-up, a phase as fast as the connections go, and an open-loop phase at half
+// that rate. Reports ratios, never bare figures alone.
+// Usage: npm run build && npm run bench [-- --duration 15 --connections 64 --normal --no-scale --prof]
 'use strict';
 const { spawn, execFileSync } = require('node:child_process');
 const { createHmac, randomUUID } = require('node:crypto');
