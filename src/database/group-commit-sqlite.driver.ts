@@ -1,20 +1,7 @@
 import { closeSync, fsync, fsyncSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type SqliteDatabase from 'better-sqlite3';
-import {
-  CompiledQuery,
-  DatabaseConnection,
-  DatabaseIntrospector,
-  Dialect,
-  DialectAdapter,
-  Driver,
-  Kysely,
-  QueryCompiler,
-  QueryResult,
-  SqliteAdapter,
-  SqliteIntrospector,
-  SqliteQueryCompiler,
-} from 'kysely';
+import { CompiledQuery, DatabaseConnection, Driver, QueryResult, SqliteDialect } from 'kysely';
 
 /** A group never grows past this many statements: the commit then happens at once. */
 const MAX_GROUP = 1000;
@@ -78,6 +65,11 @@ export class GroupCommitSqliteDriver implements Driver {
     private readonly sqlite: SqliteDatabase.Database,
     private readonly options: GroupCommitOptions = {},
   ) {}
+
+  /** The connection itself (Kysely's SqliteDialect wants it in its config; only this driver uses it). */
+  get database(): SqliteDatabase.Database {
+    return this.sqlite;
+  }
 
   async init(): Promise<void> {}
 
@@ -266,23 +258,13 @@ function run<R>(statement: SqliteDatabase.Statement, parameters: readonly unknow
   return { numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid), rows: [] };
 }
 
-/** Kysely's SQLite dialect with the group-commit driver. */
-export class GroupCommitSqliteDialect implements Dialect {
-  constructor(readonly driver: GroupCommitSqliteDriver) {}
+/** Kysely's SQLite dialect (its compiler, adapter and introspector) with the group-commit driver. */
+export class GroupCommitSqliteDialect extends SqliteDialect {
+  constructor(private readonly driver: GroupCommitSqliteDriver) {
+    super({ database: driver.database });
+  }
 
-  createDriver(): Driver {
+  override createDriver(): Driver {
     return this.driver;
-  }
-
-  createQueryCompiler(): QueryCompiler {
-    return new SqliteQueryCompiler();
-  }
-
-  createAdapter(): DialectAdapter {
-    return new SqliteAdapter();
-  }
-
-  createIntrospector(db: Kysely<unknown>): DatabaseIntrospector {
-    return new SqliteIntrospector(db);
   }
 }

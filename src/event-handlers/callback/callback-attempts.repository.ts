@@ -2,12 +2,15 @@ import { Injectable } from '@nestjs/common';
 import { InjectDatabase } from '../../database/database.module';
 import { CallbackKind, Db } from '../../database/database.types';
 import { newRowId } from '../../database/row-id';
-import { CallbackStatus } from '../../webhooks/deliveries.repository';
+import { CallbackStatus, DeliveriesRepository } from '../../webhooks/deliveries.repository';
 import { CallbackResponse } from './modelriver-callback.client';
 
 @Injectable()
 export class CallbackAttemptsRepository {
-  constructor(@InjectDatabase() private readonly db: Db) {}
+  constructor(
+    @InjectDatabase() private readonly db: Db,
+    private readonly deliveries: DeliveriesRepository,
+  ) {}
 
   /**
    * Records an attempt. With `callbackStatus` (a delivered callback), the delivery's new status goes first, as
@@ -21,13 +24,7 @@ export class CallbackAttemptsRepository {
     response: CallbackResponse,
     callbackStatus?: CallbackStatus,
   ): Promise<void> {
-    const status = callbackStatus
-      ? this.db
-          .updateTable('webhook_deliveries')
-          .set({ callback_status: callbackStatus, updated_at: Date.now() })
-          .where('id', '=', deliveryId)
-          .execute()
-      : undefined;
+    const status = callbackStatus ? this.deliveries.setCallbackStatus(deliveryId, callbackStatus) : undefined;
     const row = this.db
       .insertInto('callback_attempts')
       .values({
