@@ -1,7 +1,6 @@
 import { request as httpRequest } from 'node:http';
-import BetterSqlite3 from 'better-sqlite3';
 import { CallbackSink } from './helpers/callback-sink';
-import { startTestApp, TestApp, waitFor } from './helpers/create-test-app';
+import { lockDatabase, startTestApp, TestApp, waitFor } from './helpers/create-test-app';
 import { aiGeneratedPayload, envelope, Scheme, signedHeaders, TEST_OLD_SECRET } from './helpers/sign-webhook';
 
 interface Answer {
@@ -209,16 +208,14 @@ describe('POST /webhooks/modelriver (embedded profile)', () => {
 
   describe('503: storage unavailable', () => {
     it('answers 503 with Retry-After while the database is locked, then recovers without a restart', async () => {
-      const locker = new BetterSqlite3(app.dbFile);
-      locker.exec('BEGIN EXCLUSIVE');
+      const lock = await lockDatabase(app.dbFile);
       const payload = aiGeneratedPayload();
       try {
         const answer = await sendSigned(app, payload);
         expect(answer.status).toBe(503);
         expect(answer.headers.get('retry-after')).toBe('5');
       } finally {
-        locker.exec('ROLLBACK');
-        locker.close();
+        lock.release();
       }
       const retried = await sendSigned(app, payload);
       expect(retried).toMatchObject({ status: 200, body: { duplicate: false } });

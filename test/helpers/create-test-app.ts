@@ -86,3 +86,32 @@ export async function waitFor<T>(what: string, check: () => T | undefined | Prom
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }
+
+/**
+ * Takes SQLite's exclusive lock on `dbFile` from a second connection, as another process would. The app runs
+ * in this process, so the lock is tried without waiting and retried between event-loop turns: a blocking
+ * attempt would stall the very app whose open group commit it waits for.
+ */
+export async function lockDatabase(dbFile: string): Promise<{ release(): void }> {
+  const locker = new BetterSqlite3(dbFile, { timeout: 0 });
+  try {
+    await waitFor('the exclusive lock', () => {
+      try {
+        locker.exec('BEGIN EXCLUSIVE');
+        return true;
+      } catch (error) {
+        if ((error as { code?: string }).code === 'SQLITE_BUSY') return undefined;
+        throw error;
+      }
+    });
+  } catch (error) {
+    locker.close();
+    throw error;
+  }
+  return {
+    release() {
+      locker.exec('ROLLBACK');
+      locker.close();
+    },
+  };
+}

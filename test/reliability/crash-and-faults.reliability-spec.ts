@@ -1,10 +1,9 @@
 import { rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import BetterSqlite3 from 'better-sqlite3';
 import { AppProcess, freePort, startAppProcess } from '../helpers/app-process';
 import { CallbackSink } from '../helpers/callback-sink';
-import { startTestApp, tempDir, waitFor } from '../helpers/create-test-app';
+import { lockDatabase, startTestApp, tempDir, waitFor } from '../helpers/create-test-app';
 import { aiGeneratedPayload, signedHeaders } from '../helpers/sign-webhook';
 import { expectOnlyWindowDoubles, settleAccepted, startSignedLoad } from '../helpers/signed-load';
 
@@ -83,16 +82,14 @@ describe('faults', () => {
     const sink = await new CallbackSink().start();
     const app = await startTestApp({ DATABASE_BUSY_TIMEOUT_MS: '100' });
     try {
-      const locker = new BetterSqlite3(app.dbFile);
-      locker.exec('BEGIN EXCLUSIVE');
+      const lock = await lockDatabase(app.dbFile);
       const payload = aiGeneratedPayload({ callbackBase: sink.url });
       const body = JSON.stringify(payload);
       const post = () => fetch(`${app.url}/webhooks/modelriver`, { method: 'POST', headers: signedHeaders(body), body });
       const refused = await post();
       expect(refused.status).toBe(503);
       expect(refused.headers.get('retry-after')).toBe('5');
-      locker.exec('ROLLBACK');
-      locker.close();
+      lock.release();
       expect((await post()).status).toBe(200);
       await waitFor('the callback', () => (sink.for(payload.channel_id as string).length ? true : undefined));
     } finally {
