@@ -3,7 +3,7 @@
 // task.ai_generated deliveries with unique channel ids (half content_ready, half entities_extracted), callbacks
 // to a local sink; per target a warm-up, a phase as fast as the connections go, and an open-loop phase at half
 // that rate. Reports ratios, never bare figures alone.
-// Usage: npm run build && npm run bench [-- --duration 15 --connections 64 --normal --no-scale --prof]
+// Usage: npm run build && npm run bench [-- --duration 15 --connections 64 --rate N --normal --no-scale --prof]
 'use strict';
 const { spawn, execFileSync } = require('node:child_process');
 const { createHmac, randomUUID } = require('node:crypto');
@@ -21,6 +21,9 @@ const arg = (name, fallback) => {
 const DURATION = arg('duration', 15);
 const WARMUP = arg('warmup', 3);
 const CONNECTIONS = arg('connections', 64);
+// --rate N: run the open-loop phase at N req/s for every target (compare latency at one load) instead of half
+// of each target's own maximum.
+const RATE = arg('rate', 0);
 const SECRET = 'whsec_bench_secret_0123456789abcdef';
 const SYNC = process.argv.includes('--normal') ? 'NORMAL' : 'FULL';
 // --prof: write a V8 CPU profile of the app run to bench/results/ (open it in Chrome DevTools or speedscope).
@@ -156,7 +159,7 @@ async function phase(port, sink, options) {
 async function measure(name, port, sink) {
   await phase(port, sink, { duration: WARMUP });
   const max = await phase(port, sink, { duration: DURATION });
-  const rate = Math.max(1, Math.round(max.req_per_s / 2));
+  const rate = RATE || Math.max(1, Math.round(max.req_per_s / 2));
   const half = { rate, ...(await phase(port, sink, { duration: DURATION, rate })) };
   return { name, max, half };
 }
@@ -291,7 +294,7 @@ async function main() {
       '\n**As fast as the connections go**',
       ...head('req/s'),
       ...results.map((r) => row(r, r.max, `${r.max.req_per_s} (**${r.ratio}** × baseline)`)),
-      '\n**Open loop at half of each target\'s own maximum**',
+      RATE ? `\n**Open loop at ${RATE} req/s**` : '\n**Open loop at half of each target\'s own maximum**',
       ...head('req/s offered'),
       ...results.map((r) => row(r, r.half, r.half.rate)),
       '',

@@ -5,14 +5,30 @@ import { Kysely, Migrator, PostgresDialect } from 'kysely';
 import { Pool, types } from 'pg';
 import { DatabaseConfig } from '../config/configuration';
 import { Database, Db } from './database.types';
-import { GroupCommitSqliteDialect, GroupCommitSqliteDriver, GroupCommitStats } from './group-commit-sqlite.driver';
+import { GroupCommitSqliteDialect, GroupCommitSqliteDriver, GroupCommitStats, WriteBarrier } from './group-commit-sqlite.driver';
 import { migrationProvider } from './migrations/migrations';
 
 export function sqlitePath(url: string): string {
   return resolve(url.slice('sqlite:'.length));
 }
 
-function openSqlite(config: DatabaseConfig): Db {
+/** The database, as the app's services use it. */
+export interface DatabaseHandles {
+  /** Answers each caller once what it wrote (or may have read) is committed, and on disk with FULL. */
+  db: Db;
+  /**
+   * For the worker, whose steps answer no one: on SQLite a statement answers as soon as it ran in the open
+   * group commit, and the work calls `barrier.synced` before any effect outside the process. On PostgreSQL,
+   * where a statement's commit is its own, this is `db`.
+   */
+  background: Db;
+  barrier: WriteBarrier;
+}
+
+/** PostgreSQL answers a write once it is durable: there is never anything to wait for. */
+const NO_BARRIER: WriteBarrier = { mark: () => 0, synced: () => Promise.resolve() };
+
+function openSqlite(config: DatabaseConfig): DatabaseHandles {
   const file = sqlitePath(config.url);
   mkdirSync(dirname(file), { recursive: true });
   const sqlite = new SqliteDatabase(file, { timeout: config.busyTimeoutMs });
@@ -28,8 +44,9 @@ function openSqlite(config: DatabaseConfig): Db {
   sqlite.pragma('mmap_size = 268435456');
   const driver = new GroupCommitSqliteDriver(sqlite, { durableFile: config.sqliteSynchronous === 'FULL' ? file : undefined });
   const db = new Kysely<Database>({ dialect: new GroupCommitSqliteDialect(driver) });
+  const background = new Kysely<Database>({ dialect: new GroupCommitSqliteDialect(driver, driver.background) });
   commitStats.set(db, driver.stats);
-  return db;
+  return { db, background, barrier: driver };
 }
 
 const commitStats = new WeakMap<Db, GroupCommitStats>();
@@ -44,7 +61,7 @@ const INT8 = 20;
 const getTypeParser = ((oid: number, format?: 'text' | 'binary') =>
   oid === INT8 ? (value: string) => Number(value) : (types.getTypeParser as (oid: number, format?: string) => unknown)(oid, format)) as typeof types.getTypeParser;
 
-function openPostgres(config: DatabaseConfig): Db {
+function openPostgres(config: DatabaseConfig): DatabaseHandles {
   const pool = new Pool({
     connectionString: config.url,
     max: config.poolSize,
@@ -55,17 +72,19 @@ function openPostgres(config: DatabaseConfig): Db {
   // process. Idle clients are replaced by the pool; an active one's query rejects and is handled where it ran.
   pool.on('error', () => undefined);
   pool.on('connect', (client) => client.on('error', () => undefined));
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return { db, background: db, barrier: NO_BARRIER };
 }
 
 /** Opens the configured database and brings its schema up to date before anyone uses it. */
-export async function createDatabase(config: DatabaseConfig): Promise<Db> {
-  const db = config.url.startsWith('sqlite:') ? openSqlite(config) : openPostgres(config);
+export async function createDatabase(config: DatabaseConfig): Promise<DatabaseHandles> {
+  const handles = config.url.startsWith('sqlite:') ? openSqlite(config) : openPostgres(config);
+  const { db } = handles;
   const { error, results } = await new Migrator({ db, provider: migrationProvider }).migrateToLatest();
   const failed = results?.find((result) => result.status === 'Error');
   if (error || failed) {
     await db.destroy();
     throw new Error(`Database migration ${failed?.migrationName ?? ''} failed`, { cause: error });
   }
-  return db;
+  return handles;
 }

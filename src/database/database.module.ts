@@ -1,21 +1,29 @@
 import { Global, Inject, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
 import { databaseConfig, DatabaseConfig } from '../config/configuration';
-import { createDatabase } from './database.factory';
+import { createDatabase, DatabaseHandles } from './database.factory';
 import { Db } from './database.types';
 
+const HANDLES = Symbol('DATABASE_HANDLES');
 export const DATABASE = Symbol('DATABASE');
+/** The worker's view of the database: see DatabaseHandles.background. */
+export const BACKGROUND_DATABASE = Symbol('BACKGROUND_DATABASE');
+export const WRITE_BARRIER = Symbol('WRITE_BARRIER');
 export const InjectDatabase = (): ParameterDecorator => Inject(DATABASE);
+export const InjectBackgroundDatabase = (): ParameterDecorator => Inject(BACKGROUND_DATABASE);
 
 @Global()
 @Module({
   providers: [
     {
-      provide: DATABASE,
+      provide: HANDLES,
       inject: [databaseConfig.KEY],
       useFactory: (config: DatabaseConfig) => createDatabase(config),
     },
+    { provide: DATABASE, inject: [HANDLES], useFactory: (handles: DatabaseHandles) => handles.db },
+    { provide: BACKGROUND_DATABASE, inject: [HANDLES], useFactory: (handles: DatabaseHandles) => handles.background },
+    { provide: WRITE_BARRIER, inject: [HANDLES], useFactory: (handles: DatabaseHandles) => handles.barrier },
   ],
-  exports: [DATABASE],
+  exports: [DATABASE, BACKGROUND_DATABASE, WRITE_BARRIER],
 })
 export class DatabaseModule implements OnApplicationShutdown {
   private readonly logger = new Logger(DatabaseModule.name);

@@ -138,6 +138,72 @@ describe('GroupCommitSqliteDriver', () => {
     }
   });
 
+  describe('background view', () => {
+    const viewOf = (core: GroupCommitSqliteDriver) => new Kysely<Schema>({ dialect: new GroupCommitSqliteDialect(core, core.background) });
+    const settled = (promise: Promise<unknown>) =>
+      promise.then(
+        () => 'synced',
+        // Compared by message: see the explicit-transaction test below for why not toThrow.
+        (error: { message?: string }) => error.message,
+      );
+
+    it('answers as soon as a statement ran; synced() answers once it is committed', async () => {
+      const background = viewOf(driver);
+      const mark = driver.mark();
+      await background.insertInto('items').values({ id: 1, name: 'background' }).execute();
+      expect(committedNames()).toEqual([]); // answered inside the open group
+      expect(await background.selectFrom('items').select('name').execute()).toEqual([{ name: 'background' }]);
+      await driver.synced(mark);
+      expect(committedNames()).toEqual(['background']);
+    });
+
+    it('synced() rejects when a group commit failed after the mark, and later work is not blamed', async () => {
+      const background = viewOf(driver);
+      const mark = driver.mark();
+      await background.insertInto('items').values({ id: 1, name: 'lost' }).execute();
+      await background.insertInto('children').values({ id: 1, parent_id: 42 }).execute(); // deferred FK: the group's COMMIT fails
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(committedNames()).toEqual([]);
+      expect(await settled(driver.synced(mark))).toMatch(/commit failed after this work began/);
+
+      const later = driver.mark();
+      await background.insertInto('items').values({ id: 2, name: 'kept' }).execute();
+      expect(await settled(driver.synced(later))).toBe('synced');
+      expect(committedNames()).toEqual(['kept']);
+    });
+
+    it('durable mode: a background write answers before the fsync, synced() only after it', async () => {
+      await db.destroy();
+      const sqlite = new SqliteDatabase(file);
+      sqlite.pragma('journal_mode = WAL');
+      sqlite.pragma('synchronous = NORMAL');
+      driver = new GroupCommitSqliteDriver(sqlite, { durableFile: file });
+      db = new Kysely<Schema>({ dialect: new GroupCommitSqliteDialect(driver) });
+      const background = viewOf(driver);
+      const fs = jest.requireActual<typeof import('node:fs')>('node:fs');
+      const realFsync = fs.fsync;
+      let finishSync: (() => void) | undefined;
+      const spy = jest.spyOn(fs, 'fsync').mockImplementation(((fd: number, callback: (error: NodeJS.ErrnoException | null) => void) => {
+        finishSync = () => realFsync(fd, callback);
+      }));
+      try {
+        const mark = driver.mark();
+        await background.insertInto('items').values({ id: 1, name: 'background' }).execute();
+        let synced = false;
+        const barrier = driver.synced(mark).then(() => (synced = true));
+        while (!finishSync) await new Promise((resolve) => setImmediate(resolve));
+        expect(committedNames()).toEqual(['background']); // committed, not yet known to be on disk
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        expect(synced).toBe(false);
+        finishSync();
+        await barrier;
+        expect(driver.stats).toMatchObject({ commits: 1, syncs: 1 });
+      } finally {
+        spy.mockRestore();
+      }
+    });
+  });
+
   it('an explicit transaction whose COMMIT fails is rolled back (Kysely asks), and the connection goes on', async () => {
     const outcome = await db
       .transaction()

@@ -4,7 +4,9 @@ import IORedis from 'ioredis';
 import { queueConfig, QueueConfig, redisConfig, RedisConfig } from '../config/configuration';
 import { backoffDelay } from './backoff';
 import { DeliveryStateRepository } from './delivery-state.repository';
-import { DeliveryJob, DeliveryJobHandler, JobQueue, PermanentJobError } from './job-queue.port';
+import { WRITE_BARRIER } from '../database/database.module';
+import { WriteBarrier } from '../database/group-commit-sqlite.driver';
+import { DeliveryJob, DeliveryJobHandler, JobContext, JobQueue, PermanentJobError } from './job-queue.port';
 
 export const QUEUE_NAME = 'modelriver-deliveries';
 const SWEEP_BATCH = 100;
@@ -48,6 +50,7 @@ export class BullMqJobQueue implements JobQueue {
     @Inject(queueConfig.KEY) private readonly config: QueueConfig,
     @Inject(redisConfig.KEY) private readonly redis: RedisConfig,
     private readonly state: DeliveryStateRepository,
+    @Inject(WRITE_BARRIER) private readonly barrier: WriteBarrier,
   ) {}
 
   setHandler(handler: DeliveryJobHandler): void {
@@ -128,7 +131,14 @@ export class BullMqJobQueue implements JobQueue {
     const attempt = job.attemptsMade + 1;
     const abort = new AbortController();
     this.running.set(deliveryId, abort);
-    const context = { attempt, maxAttempts: this.config.maxAttempts, draining: this.draining.signal, signal: abort.signal };
+    const mark = this.barrier.mark();
+    const context: JobContext = {
+      attempt,
+      maxAttempts: this.config.maxAttempts,
+      draining: this.draining.signal,
+      signal: abort.signal,
+      persisted: () => this.barrier.synced(mark),
+    };
     try {
       await this.state.processing(deliveryId, attempt);
       await handler.handle({ deliveryId }, context);

@@ -1,5 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { queueConfig, QueueConfig } from '../config/configuration';
+import { WRITE_BARRIER } from '../database/database.module';
+import { WriteBarrier } from '../database/group-commit-sqlite.driver';
 import { backoffDelay } from './backoff';
 import { ClaimedJob, EmbeddedQueueRepository } from './embedded-queue.repository';
 import { DeliveryJob, DeliveryJobHandler, JobContext, JobQueue, PermanentJobError } from './job-queue.port';
@@ -30,6 +32,7 @@ export class EmbeddedJobQueue implements JobQueue {
   constructor(
     private readonly store: EmbeddedQueueRepository,
     @Inject(queueConfig.KEY) private readonly config: QueueConfig,
+    @Inject(WRITE_BARRIER) private readonly barrier: WriteBarrier,
   ) {}
 
   setHandler(handler: DeliveryJobHandler): void {
@@ -96,12 +99,13 @@ export class EmbeddedJobQueue implements JobQueue {
         if (expiredLeases) this.leasesSweptAt = Date.now();
         while (!this.stopping && this.running.size < this.config.concurrency) {
           const free = this.config.concurrency - this.running.size;
+          const mark = this.barrier.mark(); // the claim is each job's first write
           const jobs = await this.store.claim(Date.now(), this.config.leaseMs, free, expiredLeases);
           if (this.stopping) {
             for (const job of jobs) await this.store.release(job, Date.now());
             break;
           }
-          for (const job of jobs) this.launch(job);
+          for (const job of jobs) this.launch(job, mark);
           if (jobs.length < free) break;
         }
       } while (this.pumpAgain && !this.stopping);
@@ -126,9 +130,9 @@ export class EmbeddedJobQueue implements JobQueue {
     this.timer.unref();
   }
 
-  private launch(job: ClaimedJob): void {
+  private launch(job: ClaimedJob, mark: number): void {
     const abort = new AbortController();
-    const done = this.run(job, abort.signal)
+    const done = this.run(job, abort.signal, mark)
       .catch((error: unknown) => this.logger.error(`delivery ${job.deliveryId} run failed: ${errorMessage(error)}`))
       .finally(() => {
       this.running.delete(job.deliveryId);
@@ -137,13 +141,14 @@ export class EmbeddedJobQueue implements JobQueue {
     this.running.set(job.deliveryId, { job, done, abort });
   }
 
-  private async run(job: ClaimedJob, signal: AbortSignal): Promise<void> {
+  private async run(job: ClaimedJob, signal: AbortSignal, mark: number): Promise<void> {
     const handler = this.handler!;
     const context: JobContext = {
       attempt: job.attempt,
       maxAttempts: this.config.maxAttempts,
       draining: this.draining.signal,
       signal,
+      persisted: () => this.barrier.synced(mark),
     };
     const deliveryJob = { deliveryId: job.deliveryId };
     const renew = setInterval(

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
-import { InjectDatabase } from '../database/database.module';
+import { InjectBackgroundDatabase } from '../database/database.module';
 import { Expression, ExpressionBuilder, SqlBool } from 'kysely';
 import { Database, Db } from '../database/database.types';
 
@@ -18,7 +18,7 @@ const RUNNABLE = ['queued', 'retrying'] as const;
  */
 @Injectable()
 export class EmbeddedQueueRepository {
-  constructor(@InjectDatabase() private readonly db: Db) {}
+  constructor(@InjectBackgroundDatabase() private readonly db: Db) {}
 
   /**
    * Claims up to `limit` jobs in one statement: the most overdue runnable deliveries, then (with

@@ -18,6 +18,12 @@ export interface JobContext {
   draining: AbortSignal;
   /** Aborted when shutdown's grace time is over: abandon in-flight work too. */
   signal: AbortSignal;
+  /**
+   * Resolves once everything this job has written is durable; rejects if some of it may have been lost.
+   * The job's own writes answer before that (see DatabaseHandles.background): call this before any effect
+   * outside the process, such as a callback.
+   */
+  persisted(): Promise<void>;
 }
 
 export interface DeliveryJobHandler {

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { Insertable, Selectable } from 'kysely';
-import { InjectDatabase } from '../database/database.module';
+import { InjectBackgroundDatabase, InjectDatabase } from '../database/database.module';
 import { DeliveryStatus, Db, WebhookDeliveriesTable } from '../database/database.types';
 
 export type NewDelivery = Insertable<WebhookDeliveriesTable>;
@@ -9,9 +9,13 @@ export type Delivery = Selectable<WebhookDeliveriesTable>;
 /** delivered: result callback accepted · error_sent / error_failed: the error callback's fate · refused: URL policy · not_required: no callback in this workflow */
 export type CallbackStatus = 'delivered' | 'error_sent' | 'error_failed' | 'refused' | 'not_required';
 
+/** Intake and the status API use `db`; the worker's steps (load, result, callback status) use `background`. */
 @Injectable()
 export class DeliveriesRepository {
-  constructor(@InjectDatabase() private readonly db: Db) {}
+  constructor(
+    @InjectDatabase() private readonly db: Db,
+    @InjectBackgroundDatabase() private readonly background: Db,
+  ) {}
 
   /**
    * Atomic insert-if-absent on the unique dedupe key: concurrent duplicates (even from several instances)
@@ -35,7 +39,7 @@ export class DeliveriesRepository {
 
   /** The processor's output, kept so a retry (e.g. after a failed callback) never processes twice. */
   async saveResult(id: string, result: unknown): Promise<void> {
-    await this.db
+    await this.background
       .updateTable('webhook_deliveries')
       .set({ result: JSON.stringify(result), updated_at: Date.now() })
       .where('id', '=', id)
@@ -43,7 +47,7 @@ export class DeliveriesRepository {
   }
 
   async setCallbackStatus(id: string, callbackStatus: CallbackStatus, error?: string): Promise<void> {
-    await this.db
+    await this.background
       .updateTable('webhook_deliveries')
       .set({ callback_status: callbackStatus, updated_at: Date.now(), ...(error ? { last_error: error } : {}) })
       .where('id', '=', id)
@@ -62,6 +66,6 @@ export class DeliveriesRepository {
   }
 
   findById(id: string): Promise<Delivery | undefined> {
-    return this.db.selectFrom('webhook_deliveries').selectAll().where('id', '=', id).executeTakeFirst();
+    return this.background.selectFrom('webhook_deliveries').selectAll().where('id', '=', id).executeTakeFirst();
   }
 }

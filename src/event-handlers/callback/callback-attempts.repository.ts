@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { InjectDatabase } from '../../database/database.module';
+import { InjectBackgroundDatabase, InjectDatabase } from '../../database/database.module';
 import { CallbackKind, Db } from '../../database/database.types';
 import { newRowId } from '../../database/row-id';
 import { CallbackStatus, DeliveriesRepository } from '../../webhooks/deliveries.repository';
@@ -9,6 +9,8 @@ import { CallbackResponse } from './modelriver-callback.client';
 export class CallbackAttemptsRepository {
   constructor(
     @InjectDatabase() private readonly db: Db,
+    /** The worker records attempts; the status and admin APIs list them. */
+    @InjectBackgroundDatabase() private readonly background: Db,
     private readonly deliveries: DeliveriesRepository,
   ) {}
 
@@ -25,7 +27,7 @@ export class CallbackAttemptsRepository {
     callbackStatus?: CallbackStatus,
   ): Promise<void> {
     const status = callbackStatus ? this.deliveries.setCallbackStatus(deliveryId, callbackStatus) : undefined;
-    const row = this.db
+    const row = this.background
       .insertInto('callback_attempts')
       .values({
         id: newRowId(),

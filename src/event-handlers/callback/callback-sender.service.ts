@@ -21,11 +21,14 @@ export type CallbackResult =
   | { status: 'failed'; reason: string }
   | { status: 'refused'; reason: string };
 
-export interface Signals {
+/** What the job running the callback provides (a JobContext does). */
+export interface SendContext {
   /** Shutdown started: make no further attempts. */
   draining: AbortSignal;
   /** Shutdown's grace is over: abandon the attempt in flight. */
   signal: AbortSignal;
+  /** Resolves once what the job wrote is durable: nothing goes out before what led to it would survive a crash. */
+  persisted(): Promise<void>;
 }
 
 const DELIVERED_STATUS = { result: 'delivered', error: 'error_sent' } as const;
@@ -62,18 +65,18 @@ export class CallbackSender {
     target: CallbackTarget,
     data: JsonObject,
     event: string | null,
-    signals: Signals,
+    context: SendContext,
     onDelivered?: () => void,
   ): Promise<CallbackResult> {
     const body = { data, task_id: `task_${target.deliveryId}`, metadata: { delivery_id: target.deliveryId, event } };
     const lastStart = target.receivedAt + this.config.budgetMs - 2 * this.config.timeoutMs;
-    return this.send(target, 'result', body, lastStart, signals, onDelivered);
+    return this.send(target, 'result', body, lastStart, context, onDelivered);
   }
 
   /** Exactly one attempt: the user must hear that processing failed, but not twice. */
-  sendError(target: CallbackTarget, message: string, signals: Signals): Promise<CallbackResult> {
+  sendError(target: CallbackTarget, message: string, context: SendContext): Promise<CallbackResult> {
     const body = { error: 'processing_failed', message };
-    return this.send(target, 'error', body, 0, signals);
+    return this.send(target, 'error', body, 0, context);
   }
 
   /** `lastStart`: no retry starts after it (the first attempt always goes out, even late). */
@@ -82,7 +85,7 @@ export class CallbackSender {
     kind: CallbackKind,
     body: JsonObject,
     lastStart: number,
-    { draining, signal }: Signals,
+    { draining, signal, persisted }: SendContext,
     onDelivered?: () => void,
   ): Promise<CallbackResult> {
     const checked = this.check(target);
@@ -90,6 +93,9 @@ export class CallbackSender {
       this.metrics.callbacks.inc({ kind, outcome: 'refused', status: 'none' });
       return { status: 'refused', reason: checked.reason };
     }
+    // A result (or error) ModelRiver has seen must never be undone by a crash: e.g. a content row lost with
+    // the log's last unsynced pages would be created again under a new id and called back differently.
+    await persisted();
     let last: CallbackResponse | undefined;
     for (let attempt = 1; !draining.aborted || attempt === 1; attempt++) {
       last = await this.client.post(checked.url, body, this.config.timeoutMs, signal);

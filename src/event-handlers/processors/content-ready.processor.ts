@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { InjectDatabase } from '../../database/database.module';
+import { InjectBackgroundDatabase } from '../../database/database.module';
 import { Db } from '../../database/database.types';
 import { newRowId } from '../../database/row-id';
 import { JsonObject } from '../../webhooks/webhook-envelope';
@@ -15,7 +15,7 @@ const text = (value: unknown): string | undefined =>
 @Injectable()
 @ProcessesEvent(MODELRIVER_EVENTS.contentReady)
 export class ContentReadyProcessor implements EventProcessor {
-  constructor(@InjectDatabase() private readonly db: Db) {}
+  constructor(@InjectBackgroundDatabase() private readonly db: Db) {}
 
   async process(event: ModelRiverEvent): Promise<JsonObject> {
     const { aiData, channelId } = event;

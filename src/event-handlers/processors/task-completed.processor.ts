@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { InjectDatabase } from '../../database/database.module';
+import { InjectBackgroundDatabase } from '../../database/database.module';
 import { Db } from '../../database/database.types';
 import { JsonObject } from '../../webhooks/webhook-envelope';
 import { MODELRIVER_EVENTS, ModelRiverEvent } from '../events/modelriver-event';
@@ -9,7 +9,7 @@ import { EventProcessor, ProcessesEvent } from './event-processor';
 @Injectable()
 @ProcessesEvent(MODELRIVER_EVENTS.taskCompleted)
 export class TaskCompletedProcessor implements EventProcessor {
-  constructor(@InjectDatabase() private readonly db: Db) {}
+  constructor(@InjectBackgroundDatabase() private readonly db: Db) {}
 
   async process(event: ModelRiverEvent): Promise<JsonObject> {
     await this.db
