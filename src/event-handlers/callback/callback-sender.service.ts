@@ -85,7 +85,7 @@ export class CallbackSender {
     kind: CallbackKind,
     body: JsonObject,
     lastStart: number,
-    { draining, signal, persisted }: SendContext,
+    context: SendContext,
     onDelivered?: () => void,
   ): Promise<CallbackResult> {
     const checked = this.check(target);
@@ -95,7 +95,8 @@ export class CallbackSender {
     }
     // A result (or error) ModelRiver has seen must never be undone by a crash: e.g. a content row lost with
     // the log's last unsynced pages would be created again under a new id and called back differently.
-    await persisted();
+    await context.persisted();
+    const { draining, signal } = context;
     let last: CallbackResponse | undefined;
     for (let attempt = 1; !draining.aborted || attempt === 1; attempt++) {
       last = await this.client.post(checked.url, body, this.config.timeoutMs, signal);
