@@ -1,0 +1,54 @@
+import { CallbackConfig } from '../../config/configuration';
+import { MetricsService } from '../../metrics/metrics.service';
+import { CallbackAttemptsRepository } from './callback-attempts.repository';
+import { CallbackSender, CallbackTarget, SendContext } from './callback-sender.service';
+import { CallbackResponse, ModelRiverCallbackClient } from './modelriver-callback.client';
+
+const delivered: CallbackResponse = { outcome: 'delivered', statusCode: 200, durationMs: 1, error: null, retryAfterMs: null };
+const target: CallbackTarget = {
+  deliveryId: 'd-1',
+  channelId: 'ch_1',
+  callbackUrl: 'https://api.modelriver.com/api/v1/callback/ch_1',
+  receivedAt: Date.now(),
+};
+
+describe('CallbackSender', () => {
+  let posted: unknown[];
+  let sender: CallbackSender;
+
+  beforeEach(() => {
+    posted = [];
+    const client = { post: (_url: URL, body: unknown) => (posted.push(body), Promise.resolve(delivered)) };
+    const attempts = { record: () => Promise.resolve() };
+    const config = { allowHttp: false, allowedHosts: ['api.modelriver.com'], timeoutMs: 1000, budgetMs: 300_000, retryBaseMs: 10, retryMaxMs: 100 };
+    const metrics = { callbacks: { inc: () => undefined } };
+    sender = new CallbackSender(
+      client as unknown as ModelRiverCallbackClient,
+      attempts as unknown as CallbackAttemptsRepository,
+      config as unknown as CallbackConfig,
+      metrics as unknown as MetricsService,
+    );
+  });
+
+  const context = (persisted: () => Promise<void>): SendContext => ({
+    draining: new AbortController().signal,
+    signal: new AbortController().signal,
+    persisted,
+  });
+
+  it('sends nothing until what the job wrote is durable', async () => {
+    let durable!: () => void;
+    const sent = sender.sendResult(target, { ok: true }, 'content_ready', context(() => new Promise((resolve) => (durable = resolve))));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(posted).toEqual([]);
+    durable();
+    await expect(sent).resolves.toMatchObject({ status: 'delivered' });
+    expect(posted).toHaveLength(1);
+  });
+
+  it('sends nothing when some of it may have been lost: the job fails and runs again', async () => {
+    const lost = new Error('a commit failed after this work began');
+    await expect(sender.sendError(target, 'boom', context(() => Promise.reject(lost)))).rejects.toBe(lost);
+    expect(posted).toEqual([]);
+  });
+});
