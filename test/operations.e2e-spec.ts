@@ -220,3 +220,32 @@ describe('GET /docs-json', () => {
     }
   });
 });
+
+describe('security headers', () => {
+  it('every response carries helmet headers, with a CSP that allows scripts only from this origin', async () => {
+    const app = await startTestApp({ ADMIN_TOKEN: ADMIN });
+    try {
+      const body = JSON.stringify(aiGeneratedPayload());
+      const responses = await Promise.all([
+        fetch(`${app.url}/`),
+        fetch(`${app.url}/admin`),
+        fetch(`${app.url}/health/live`),
+        fetch(`${app.url}/webhooks/modelriver`, { method: 'POST', headers: signedHeaders(body), body }),
+        fetch(`${app.url}/webhooks/modelriver`, { method: 'POST', headers: { 'content-type': 'application/json' }, body }),
+        fetch(`${app.url}/no-such-route`),
+      ]);
+      expect(responses.map((response) => response.status)).toEqual([200, 200, 200, 200, 401, 404]);
+      for (const response of responses) {
+        const csp = response.headers.get('content-security-policy') ?? '';
+        expect(csp).toContain("script-src 'self'");
+        expect(csp).toContain("connect-src 'self' ws: wss:");
+        expect(csp).not.toContain('upgrade-insecure-requests');
+        expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+        expect(response.headers.get('x-frame-options')).toBe('SAMEORIGIN');
+        expect(response.headers.get('strict-transport-security')).toMatch(/max-age=\d+/);
+      }
+    } finally {
+      await app.close();
+    }
+  });
+});
