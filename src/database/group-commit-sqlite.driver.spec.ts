@@ -40,6 +40,27 @@ describe('GroupCommitSqliteDriver', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  /** Reopens the file in durable mode, with each WAL fsync held until the test calls `held.finish()`. */
+  async function reopenDurableWithHeldFsync() {
+    await db.destroy();
+    const sqlite = new SqliteDatabase(file);
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('synchronous = NORMAL');
+    driver = new GroupCommitSqliteDriver(sqlite, { durableFile: file });
+    db = new Kysely<Schema>({ dialect: new GroupCommitSqliteDialect(driver) });
+    // The module object itself: the driver calls through it.
+    const fs = jest.requireActual<typeof import('node:fs')>('node:fs');
+    const realFsync = fs.fsync;
+    const held: { finish?: () => void } = {};
+    const spy = jest.spyOn(fs, 'fsync').mockImplementation(((fd: number, callback: (error: NodeJS.ErrnoException | null) => void) => {
+      held.finish = () => realFsync(fd, callback);
+    }));
+    const started = async () => {
+      while (!held.finish) await new Promise((resolve) => setImmediate(resolve));
+    };
+    return { held, started, restore: () => spy.mockRestore() };
+  }
+
   it('commits the writes of one event-loop turn together, and answers each writer only after that commit', async () => {
     const before = { ...driver.stats };
     const seen: string[][] = [];
@@ -108,33 +129,21 @@ describe('GroupCommitSqliteDriver', () => {
   });
 
   it('durable mode answers a writer only after the WAL fsync, and a read that may have seen it waits too', async () => {
-    await db.destroy();
-    const sqlite = new SqliteDatabase(file);
-    sqlite.pragma('journal_mode = WAL');
-    sqlite.pragma('synchronous = NORMAL');
-    driver = new GroupCommitSqliteDriver(sqlite, { durableFile: file });
-    db = new Kysely<Schema>({ dialect: new GroupCommitSqliteDialect(driver) });
-    // Hold the fsync until the test lets it finish (the module object itself: the driver calls through it).
-    const fs = jest.requireActual<typeof import('node:fs')>('node:fs');
-    const realFsync = fs.fsync;
-    let finishSync: (() => void) | undefined;
-    const spy = jest.spyOn(fs, 'fsync').mockImplementation(((fd: number, callback: (error: NodeJS.ErrnoException | null) => void) => {
-      finishSync = () => realFsync(fd, callback);
-    }));
+    const { held, started, restore } = await reopenDurableWithHeldFsync();
     try {
       const answered: string[] = [];
       const write = db.insertInto('items').values({ id: 1, name: 'durable' }).execute().then(() => answered.push('write'));
-      while (!finishSync) await new Promise((resolve) => setImmediate(resolve));
+      await started();
       expect(committedNames()).toEqual(['durable']); // committed, not yet known to be on disk
       const read = db.selectFrom('items').selectAll().execute().then(() => answered.push('read'));
       await new Promise((resolve) => setTimeout(resolve, 20));
       expect(answered).toEqual([]);
-      finishSync();
+      held.finish!();
       await Promise.all([write, read]);
       expect(answered.sort()).toEqual(['read', 'write']);
       expect(driver.stats).toMatchObject({ commits: 1, syncs: 1 });
     } finally {
-      spy.mockRestore();
+      restore();
     }
   });
 
@@ -173,33 +182,22 @@ describe('GroupCommitSqliteDriver', () => {
     });
 
     it('durable mode: a background write answers before the fsync, synced() only after it', async () => {
-      await db.destroy();
-      const sqlite = new SqliteDatabase(file);
-      sqlite.pragma('journal_mode = WAL');
-      sqlite.pragma('synchronous = NORMAL');
-      driver = new GroupCommitSqliteDriver(sqlite, { durableFile: file });
-      db = new Kysely<Schema>({ dialect: new GroupCommitSqliteDialect(driver) });
+      const { held, started, restore } = await reopenDurableWithHeldFsync();
       const background = viewOf(driver);
-      const fs = jest.requireActual<typeof import('node:fs')>('node:fs');
-      const realFsync = fs.fsync;
-      let finishSync: (() => void) | undefined;
-      const spy = jest.spyOn(fs, 'fsync').mockImplementation(((fd: number, callback: (error: NodeJS.ErrnoException | null) => void) => {
-        finishSync = () => realFsync(fd, callback);
-      }));
       try {
         const mark = driver.mark();
         await background.insertInto('items').values({ id: 1, name: 'background' }).execute();
         let synced = false;
         const barrier = driver.synced(mark).then(() => (synced = true));
-        while (!finishSync) await new Promise((resolve) => setImmediate(resolve));
+        await started();
         expect(committedNames()).toEqual(['background']); // committed, not yet known to be on disk
         await new Promise((resolve) => setTimeout(resolve, 20));
         expect(synced).toBe(false);
-        finishSync();
+        held.finish!();
         await barrier;
         expect(driver.stats).toMatchObject({ commits: 1, syncs: 1 });
       } finally {
-        spy.mockRestore();
+        restore();
       }
     });
   });
