@@ -2,10 +2,10 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Job, Queue, Worker } from 'bullmq';
 import IORedis from 'ioredis';
 import { queueConfig, QueueConfig, redisConfig, RedisConfig } from '../config/configuration';
-import { backoffDelay } from './backoff';
-import { DeliveryStateRepository } from './delivery-state.repository';
 import { WRITE_BARRIER } from '../database/database.module';
 import { WriteBarrier } from '../database/group-commit-sqlite.driver';
+import { backoffDelay } from './backoff';
+import { DeliveryStateRepository } from './delivery-state.repository';
 import { DeliveryJob, DeliveryJobHandler, JobContext, JobQueue, PermanentJobError } from './job-queue.port';
 
 export const QUEUE_NAME = 'modelriver-deliveries';

@@ -15,6 +15,7 @@ const RUNNABLE = ['queued', 'retrying'] as const;
 /**
  * Queue state kept on the deliveries table (embedded profile). Every write after a claim is fenced by the
  * lease token, so a worker whose lease was taken over can never complete or fail someone else's run.
+ * Written through the background view: a job waits for durability once, before its callback (JobContext.persisted).
  */
 @Injectable()
 export class EmbeddedQueueRepository {
