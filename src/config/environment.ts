@@ -123,7 +123,7 @@ export class EnvironmentVariables {
   @IsInt()
   @Min(1)
   @Max(256)
-  QUEUE_CONCURRENCY = 32;
+  QUEUE_CONCURRENCY = 64;
 
   @Type(() => Number)
   @IsInt()
