@@ -23,6 +23,8 @@ export interface DatabaseHandles {
    */
   background: Db;
   barrier: WriteBarrier;
+  /** SQLite's group-commit counters (PostgreSQL's server groups commits itself: none). */
+  commitStats?: GroupCommitStats;
 }
 
 /** PostgreSQL answers a write once it is durable: there is never anything to wait for. */
@@ -45,15 +47,7 @@ function openSqlite(config: DatabaseConfig): DatabaseHandles {
   const driver = new GroupCommitSqliteDriver(sqlite, { durableFile: config.sqliteSynchronous === 'FULL' ? file : undefined });
   const db = new Kysely<Database>({ dialect: new GroupCommitSqliteDialect(driver) });
   const background = new Kysely<Database>({ dialect: new GroupCommitSqliteDialect(driver, driver.background) });
-  commitStats.set(db, driver.stats);
-  return { db, background, barrier: driver };
-}
-
-const commitStats = new WeakMap<Db, GroupCommitStats>();
-
-/** SQLite's group-commit counters (undefined on PostgreSQL, whose server groups commits itself). */
-export function groupCommitStats(db: Db): GroupCommitStats | undefined {
-  return commitStats.get(db);
+  return { db, background, barrier: driver, commitStats: driver.stats };
 }
 
 const INT8 = 20;

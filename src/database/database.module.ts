@@ -3,7 +3,8 @@ import { databaseConfig, DatabaseConfig } from '../config/configuration';
 import { createDatabase, DatabaseHandles } from './database.factory';
 import { Db } from './database.types';
 
-const HANDLES = Symbol('DATABASE_HANDLES');
+/** All of DatabaseHandles, for the few that need more than one view (metrics reads the commit counters). */
+export const DATABASE_HANDLES = Symbol('DATABASE_HANDLES');
 export const DATABASE = Symbol('DATABASE');
 /** The worker's view of the database: see DatabaseHandles.background. */
 export const BACKGROUND_DATABASE = Symbol('BACKGROUND_DATABASE');
@@ -15,15 +16,15 @@ export const InjectBackgroundDatabase = (): ParameterDecorator => Inject(BACKGRO
 @Module({
   providers: [
     {
-      provide: HANDLES,
+      provide: DATABASE_HANDLES,
       inject: [databaseConfig.KEY],
       useFactory: (config: DatabaseConfig) => createDatabase(config),
     },
-    { provide: DATABASE, inject: [HANDLES], useFactory: (handles: DatabaseHandles) => handles.db },
-    { provide: BACKGROUND_DATABASE, inject: [HANDLES], useFactory: (handles: DatabaseHandles) => handles.background },
-    { provide: WRITE_BARRIER, inject: [HANDLES], useFactory: (handles: DatabaseHandles) => handles.barrier },
+    { provide: DATABASE, inject: [DATABASE_HANDLES], useFactory: (handles: DatabaseHandles) => handles.db },
+    { provide: BACKGROUND_DATABASE, inject: [DATABASE_HANDLES], useFactory: (handles: DatabaseHandles) => handles.background },
+    { provide: WRITE_BARRIER, inject: [DATABASE_HANDLES], useFactory: (handles: DatabaseHandles) => handles.barrier },
   ],
-  exports: [DATABASE, BACKGROUND_DATABASE, WRITE_BARRIER],
+  exports: [DATABASE_HANDLES, DATABASE, BACKGROUND_DATABASE, WRITE_BARRIER],
 })
 export class DatabaseModule implements OnApplicationShutdown {
   private readonly logger = new Logger(DatabaseModule.name);

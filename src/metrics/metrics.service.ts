@@ -1,8 +1,7 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { InjectDatabase } from '../database/database.module';
-import { groupCommitStats } from '../database/database.factory';
-import { Db } from '../database/database.types';
+import { DatabaseHandles } from '../database/database.factory';
+import { DATABASE_HANDLES } from '../database/database.module';
 
 export type RejectReason = 'signature' | 'size' | 'content_type' | 'json' | 'draining' | 'storage';
 
@@ -58,9 +57,8 @@ export class MetricsService {
     registers: [this.registry],
   });
 
-  constructor(@InjectDatabase() private readonly db: Db) {
+  constructor(@Inject(DATABASE_HANDLES) { db: database, commitStats: commits }: DatabaseHandles) {
     collectDefaultMetrics({ register: this.registry });
-    const database = this.db;
     // prom-client collects each metric as it serializes it, in registration order: the one query that feeds
     // all three database gauges hangs on the first of them, so none is ever a scrape behind.
     const byStatus: Gauge<'status'> = new Gauge({
@@ -98,7 +96,6 @@ export class MetricsService {
       help: 'Age of the oldest unfinished delivery',
       registers: [this.registry],
     });
-    const commits = groupCommitStats(database);
     if (commits) {
       const counters: Array<[string, string, () => number]> = [
         ['modelriver_sqlite_commits_total', 'SQLite group commits (each makes the writes of one event-loop turn durable together)', () => commits.commits],
