@@ -46,9 +46,16 @@ describe('CallbackSender', () => {
     expect(posted).toHaveLength(1);
   });
 
-  it('sends nothing when some of it may have been lost: the job fails and runs again', async () => {
+  it('sends no result when some of it may have been lost: the job fails and runs again', async () => {
     const lost = new Error('a commit failed after this work began');
-    await expect(sender.sendError(target, 'boom', context(() => Promise.reject(lost)))).rejects.toBe(lost);
+    await expect(sender.sendResult(target, { ok: true }, 'content_ready', context(() => Promise.reject(lost)))).rejects.toBe(lost);
     expect(posted).toEqual([]);
+  });
+
+  it('sends the error callback even then: it reports nothing stored, and the user must hear', async () => {
+    const persisted = jest.fn(() => Promise.reject(new Error('a commit failed after this work began')));
+    await expect(sender.sendError(target, 'boom', context(persisted))).resolves.toMatchObject({ status: 'delivered' });
+    expect(posted).toEqual([{ error: 'processing_failed', message: 'boom' }]);
+    expect(persisted).not.toHaveBeenCalled();
   });
 });

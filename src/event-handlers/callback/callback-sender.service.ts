@@ -27,7 +27,7 @@ export interface SendContext {
   draining: AbortSignal;
   /** Shutdown's grace is over: abandon the attempt in flight. */
   signal: AbortSignal;
-  /** Resolves once what the job wrote is durable: nothing goes out before what led to it would survive a crash. */
+  /** Resolves once what the job wrote is durable: no result goes out before what led to it would survive a crash. */
   persisted(): Promise<void>;
 }
 
@@ -93,9 +93,11 @@ export class CallbackSender {
       this.metrics.callbacks.inc({ kind, outcome: 'refused', status: 'none' });
       return { status: 'refused', reason: checked.reason };
     }
-    // A result (or error) ModelRiver has seen must never be undone by a crash: e.g. a content row lost with
-    // the log's last unsynced pages would be created again under a new id and called back differently.
-    await context.persisted();
+    // A result ModelRiver has seen must never be undone by a crash: e.g. a content row lost with the log's last
+    // unsynced pages would be created again under a new id and called back differently. An error callback
+    // reports nothing stored and goes out regardless: the user must hear that processing failed, even if
+    // storage itself is what failed.
+    if (kind === 'result') await context.persisted();
     const { draining, signal } = context;
     let last: CallbackResponse | undefined;
     for (let attempt = 1; !draining.aborted || attempt === 1; attempt++) {
