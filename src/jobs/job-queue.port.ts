@@ -20,8 +20,8 @@ export interface JobContext {
   signal: AbortSignal;
   /**
    * Resolves once everything this job has written is durable; rejects if some of it may have been lost.
-   * The job's own writes answer before that (see DatabaseHandles.background): call this before any effect
-   * outside the process, such as a callback.
+   * The job's own writes answer before that (see DatabaseHandles.background): call this before telling the
+   * outside world anything that depends on them, such as a result callback.
    */
   persisted(): Promise<void>;
 }
