@@ -5,6 +5,7 @@
 // that rate. Reports ratios, never bare figures alone.
 // Usage: npm run build && npm run bench [-- --duration 15 --connections 64 --rate N --normal --no-scale --prof]
 'use strict';
+const { Buffer } = require('node:buffer');
 const { spawn, execFileSync } = require('node:child_process');
 const { createHmac, randomUUID } = require('node:crypto');
 const { mkdirSync, mkdtempSync, rmSync, writeFileSync } = require('node:fs');
@@ -12,6 +13,8 @@ const http = require('node:http');
 const { createServer } = require('node:net');
 const { tmpdir } = require('node:os');
 const { join } = require('node:path');
+const { performance } = require('node:perf_hooks');
+const { clearInterval, setInterval } = require('node:timers');
 const autocannon = require('autocannon');
 
 const arg = (name, fallback) => {
@@ -104,15 +107,14 @@ async function waitUp(port) {
   throw new Error('target did not start');
 }
 
-/** One autocannon run; `rate` (req/s over all connections) makes it open-loop instead of as-fast-as-possible. */
-function load(port, sink, { duration, rate, sent }) {
+/** As fast as CONNECTIONS connections go (closed loop): autocannon. */
+function load(port, sink, { duration, sent }) {
   return new Promise((resolve, reject) => {
     const instance = autocannon(
       {
         url: `http://127.0.0.1:${port}/webhooks/modelriver`,
         connections: CONNECTIONS,
         duration,
-        ...(rate ? { overallRate: rate } : {}),
         requests: [
           {
             method: 'POST',
@@ -124,9 +126,83 @@ function load(port, sink, { duration, rate, sent }) {
           },
         ],
       },
-      (error, result) => (error ? reject(error) : resolve(result)),
+      (error, result) =>
+        error
+          ? reject(error)
+          : resolve({
+              req_per_s: Math.round(result.requests.average),
+              p50_ms: result.latency.p50,
+              p99_ms: result.latency.p99,
+              non_2xx: result.non2xx + result.errors + result.timeouts,
+              accepted: result['2xx'],
+            }),
     );
     autocannon.track(instance, { renderProgressBar: false, renderResultsTable: false, renderLatencyTable: false });
+  });
+}
+
+/**
+ * Open loop at `rate` req/s, evenly spaced: request i is due at start + i/rate whatever happened to the ones
+ * before it (up to CONNECTIONS in flight over keep-alive sockets; more wait for a free one). Latency runs from
+ * when a request was due, so a slow target cannot hide its queue (no coordinated omission). autocannon's
+ * `overallRate` is not used here: it sends each second's quota back to back at the start of the second, which
+ * measures a burst's queue instead of a steady load. `lag_p99_ms` is how late this generator itself sent.
+ */
+function paced(port, sink, { duration, rate, sent }) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
+  const total = Math.max(1, Math.round(rate * duration));
+  const latencies = [];
+  const lags = [];
+  let accepted = 0;
+  let failed = 0;
+  return new Promise((resolve) => {
+    const finish = () => {
+      agent.destroy();
+      resolve({
+        req_per_s: Math.round(accepted / duration),
+        p50_ms: +pct(latencies, 50).toFixed(1),
+        p99_ms: +pct(latencies, 99).toFixed(1),
+        non_2xx: failed,
+        accepted,
+        lag_p99_ms: +pct(lags, 99).toFixed(1),
+      });
+    };
+    const answered = (due, ok) => {
+      latencies.push(performance.now() - due);
+      if (ok) accepted++;
+      else failed++;
+      if (latencies.length === total) finish();
+    };
+    const send = (due) => {
+      const p = payload(sink.url, sequence++);
+      lags.push(performance.now() - due);
+      sent.set(p.channelId, Date.now() - (performance.now() - due));
+      const request = http.request(
+        {
+          agent,
+          host: '127.0.0.1',
+          port,
+          method: 'POST',
+          path: '/webhooks/modelriver',
+          timeout: 30_000,
+          headers: { 'content-type': 'application/json', 'mr-signature': p.signature, 'content-length': Buffer.byteLength(p.body) },
+        },
+        (response) => {
+          response.resume();
+          response.on('end', () => answered(due, response.statusCode >= 200 && response.statusCode < 300));
+        },
+      );
+      request.on('timeout', () => request.destroy(new Error('timeout')));
+      request.on('error', () => answered(due, false));
+      request.end(p.body);
+    };
+    const start = performance.now();
+    let next = 0;
+    const timer = setInterval(() => {
+      const now = performance.now();
+      while (next < total && start + (next * 1000) / rate <= now) send(start + (next++ * 1000) / rate);
+      if (next >= total) clearInterval(timer);
+    }, 1);
   });
 }
 let sequence = 0;
@@ -134,24 +210,20 @@ let sequence = 0;
 /** Waits (bounded) until every accepted delivery of a phase was called back; then summarises the phase. */
 async function phase(port, sink, options) {
   const sent = new Map();
-  const result = await load(port, sink, { ...options, sent });
+  const result = await (options.rate ? paced : load)(port, sink, { ...options, sent });
   const stoppedAt = Date.now();
-  const accepted = result['2xx'];
+  const { accepted } = result;
   const calledBack = () => [...sent.keys()].filter((c) => sink.received.has(c));
   const deadline = Date.now() + 120_000;
   while (Date.now() < deadline && calledBack().length < accepted) await sleep(50);
   const called = calledBack();
   const endToEnd = called.map((c) => sink.received.get(c) - sent.get(c));
   return {
-    req_per_s: Math.round(result.requests.average),
-    p50_ms: result.latency.p50,
-    p99_ms: result.latency.p99,
-    non_2xx: result.non2xx + result.errors + result.timeouts,
-    accepted,
+    ...result,
     callbacks: called.length,
-    drain_after_stop_ms: Math.max(0, Math.max(...called.map((c) => sink.received.get(c))) - stoppedAt),
-    e2e_p50_ms: pct(endToEnd, 50),
-    e2e_p99_ms: pct(endToEnd, 99),
+    drain_after_stop_ms: Math.max(0, Math.round(Math.max(...called.map((c) => sink.received.get(c))) - stoppedAt)),
+    e2e_p50_ms: +pct(endToEnd, 50).toFixed(1),
+    e2e_p99_ms: +pct(endToEnd, 99).toFixed(1),
   };
 }
 
@@ -297,6 +369,7 @@ async function main() {
       RATE ? `\n**Open loop at ${RATE} req/s**` : '\n**Open loop at half of each target\'s own maximum**',
       ...head('req/s offered'),
       ...results.map((r) => row(r, r.half, r.half.rate)),
+      `(open loop: latency from when each request was due; the generator itself sent late by p99 ${results.map((r) => `${r.half.lag_p99_ms} ms`).join(' / ')})`,
       '',
       ...results
         .filter((r) => r.sqlite && r.sqlite.commits)
