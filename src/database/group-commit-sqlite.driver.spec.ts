@@ -147,6 +147,26 @@ describe('GroupCommitSqliteDriver', () => {
     }
   });
 
+  it('durable mode: a group that changed no row adds no fsync, but waits for the one already running', async () => {
+    const { held, started, restore } = await reopenDurableWithHeldFsync();
+    try {
+      const answered: string[] = [];
+      const write = db.insertInto('items').values({ id: 1, name: 'durable' }).execute().then(() => answered.push('write'));
+      await started();
+      // Matches nothing (a claim that finds no work): committed in its own group while the fsync runs.
+      const noop = db.updateTable('items').set({ name: 'renamed' }).where('id', '=', 99).execute().then(() => answered.push('noop'));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(answered).toEqual([]); // it may have read what the running fsync is about to make durable
+      held.finish!();
+      await Promise.all([write, noop]);
+      expect(driver.stats).toMatchObject({ commits: 2, syncs: 1 });
+      await db.updateTable('items').set({ name: 'renamed' }).where('id', '=', 99).execute(); // nothing running: at once
+      expect(driver.stats).toMatchObject({ commits: 3, syncs: 1 });
+    } finally {
+      restore();
+    }
+  });
+
   describe('background view', () => {
     const viewOf = (core: GroupCommitSqliteDriver) => new Kysely<Schema>({ dialect: new GroupCommitSqliteDialect(core, core.background) });
     const settled = (promise: Promise<unknown>) =>

@@ -69,6 +69,8 @@ export class GroupCommitSqliteDriver implements Driver, WriteBarrier {
   private readonly statements = new Map<string, SqliteDatabase.Statement>();
   private waiters: Waiter[] = [];
   private groupWrites = 0;
+  /** Whether a write of the open group changed a row: a group that changed none has nothing to fsync. */
+  private groupChanged = false;
   private flushScheduled = false;
   /** The explicit transaction that owns the connection, and a promise that settles when it ends. */
   private owner?: { connection: DatabaseConnection; ended: Promise<void>; end: () => void };
@@ -193,6 +195,7 @@ export class GroupCommitSqliteDriver implements Driver, WriteBarrier {
       this.scheduleFlush();
     }
     const result = run<R>(statement, query.parameters); // throws: nothing of it was written
+    if (!statement.readonly) this.groupChanged ||= result.rows.length > 0 || (result.numAffectedRows ?? 0n) > 0n;
     if (answer === 'executed') {
       if (!statement.readonly) this.countWrite();
       return result;
@@ -231,8 +234,10 @@ export class GroupCommitSqliteDriver implements Driver, WriteBarrier {
     if (!this.sqlite.inTransaction || this.owner) return;
     const waiters = this.waiters;
     const writes = this.groupWrites;
+    const changed = this.groupChanged;
     this.waiters = [];
     this.groupWrites = 0;
+    this.groupChanged = false;
     const started = performance.now();
     try {
       this.sqlite.exec('COMMIT');
@@ -245,7 +250,9 @@ export class GroupCommitSqliteDriver implements Driver, WriteBarrier {
     this.stats.commits++;
     this.stats.statements += writes;
     this.stats.commitSeconds += (performance.now() - started) / 1000;
-    const durable = this.durable();
+    // A group that changed nothing (say, a claim that found no work) added nothing to the log: its callers
+    // wait only for the fsync already running, which covers what they may have read.
+    const durable = changed ? this.durable() : (this.nextSync?.promise ?? this.syncing);
     if (!durable) for (const waiter of waiters) waiter.resolve();
     else
       durable.then(

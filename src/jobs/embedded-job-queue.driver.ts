@@ -13,6 +13,11 @@ const errorMessage = (error: unknown): string =>
  * Durable in-process queue over the deliveries table. Enqueue wakes the worker at once (no polling delay on
  * the happy path); a timer sweeps for due retries and expired leases. Running jobs renew their lease, so
  * only a dead process lets a lease expire.
+ *
+ * The worker claims only when there may be something to claim: after an enqueue, a timer, or a job's end
+ * while the last claim filled every free slot (a backlog). A retry it schedules sets the timer itself (the
+ * embedded profile is one process per database file, so no one else makes rows due), and the timer's sweep
+ * reads the earliest due row from the table, the safety net for everything else.
  */
 @Injectable()
 export class EmbeddedJobQueue implements JobQueue {
@@ -24,9 +29,14 @@ export class EmbeddedJobQueue implements JobQueue {
   private pumping = false;
   private pumpAgain = false;
   private pumped: Promise<void> = Promise.resolve();
+  /** Runnable rows may exist that no claim took: set by enqueue and the timer, and by a claim that filled every free slot. */
+  private backlog = false;
+  /** The timer fired: look for expired leases and read the next due time from the table. */
+  private sweepDue = false;
   /** Expired leases are looked for at most once per poll interval (a wake-up needs only runnable rows). */
   private leasesSweptAt = 0;
   private timer?: NodeJS.Timeout;
+  private timerAt = Infinity;
   private readonly draining = new AbortController();
 
   constructor(
@@ -42,6 +52,7 @@ export class EmbeddedJobQueue implements JobQueue {
 
   enqueue(_job: DeliveryJob): Promise<void> {
     // The stored row is the job; all that is left is to wake the worker.
+    this.backlog = true;
     this.wake();
     return Promise.resolve();
   }
@@ -51,6 +62,8 @@ export class EmbeddedJobQueue implements JobQueue {
     const recovered = await this.store.recoverInterrupted(Date.now());
     if (recovered > 0) this.logger.warn(`recovered ${recovered} deliveries interrupted by a previous stop`);
     this.started = true;
+    this.backlog = true;
+    this.sweepDue = true;
     this.wake();
   }
 
@@ -90,15 +103,19 @@ export class EmbeddedJobQueue implements JobQueue {
     this.pumped = new Promise((resolve) => setImmediate(resolve)).then(() => this.pump());
   }
 
-  /** Claims while there are free slots, then sleeps until the next due retry or the poll interval. */
+  /** Claims while there are free slots and maybe runnable rows, then arms the timer. */
   private async pump(): Promise<void> {
     try {
       do {
         this.pumpAgain = false;
-        const expiredLeases = Date.now() - this.leasesSweptAt >= this.config.pollIntervalMs;
+        const sweep = this.sweepDue;
+        this.sweepDue = false;
+        const expiredLeases = sweep && Date.now() - this.leasesSweptAt >= this.config.pollIntervalMs;
         if (expiredLeases) this.leasesSweptAt = Date.now();
-        while (!this.stopping && this.running.size < this.config.concurrency) {
+        while (!this.stopping && (this.backlog || expiredLeases) && this.running.size < this.config.concurrency) {
           const free = this.config.concurrency - this.running.size;
+          // Cleared before the claim: an enqueue while it runs sets it again (and asks for another round).
+          this.backlog = false;
           const mark = this.barrier.mark(); // the claim is each job's first write
           const jobs = await this.store.claim(Date.now(), this.config.leaseMs, free, expiredLeases);
           if (this.stopping) {
@@ -107,26 +124,33 @@ export class EmbeddedJobQueue implements JobQueue {
           }
           for (const job of jobs) this.launch(job, mark);
           if (jobs.length < free) break;
+          this.backlog = true; // every free slot taken: more may be waiting
+        }
+        if (sweep && !this.stopping && this.running.size < this.config.concurrency) {
+          const due = await this.store.nextDueAt();
+          if (due !== undefined) this.arm(due);
         }
       } while (this.pumpAgain && !this.stopping);
-      await this.schedule();
+      this.arm(Date.now() + this.config.pollIntervalMs);
     } catch (error) {
       this.logger.error(`claiming jobs failed: ${errorMessage(error)}`);
-      void this.schedule(this.config.pollIntervalMs * 4);
+      this.arm(Date.now() + this.config.pollIntervalMs * 4);
     } finally {
       this.pumping = false;
     }
   }
 
-  private async schedule(delay?: number): Promise<void> {
-    if (this.stopping) return;
-    let wait = delay ?? this.config.pollIntervalMs;
-    if (delay === undefined && this.running.size < this.config.concurrency) {
-      const due = await this.store.nextDueAt();
-      if (due !== undefined) wait = Math.max(0, Math.min(wait, due - Date.now()));
-    }
+  /** Makes sure the worker wakes by `at` (a timer only ever moves earlier; when it fires, the sweep re-arms it). */
+  private arm(at: number): void {
+    if (this.stopping || at >= this.timerAt) return;
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.wake(), wait);
+    this.timerAt = at;
+    this.timer = setTimeout(() => {
+      this.timerAt = Infinity;
+      this.backlog = true;
+      this.sweepDue = true;
+      this.wake();
+    }, Math.max(0, at - Date.now()));
     this.timer.unref();
   }
 
@@ -135,9 +159,9 @@ export class EmbeddedJobQueue implements JobQueue {
     const done = this.run(job, abort.signal, mark)
       .catch((error: unknown) => this.logger.error(`delivery ${job.deliveryId} run failed: ${errorMessage(error)}`))
       .finally(() => {
-      this.running.delete(job.deliveryId);
-      this.wake();
-    });
+        this.running.delete(job.deliveryId);
+        if (this.backlog) this.wake();
+      });
     this.running.set(job.deliveryId, { job, done, abort });
   }
 
@@ -176,7 +200,9 @@ export class EmbeddedJobQueue implements JobQueue {
           maxMs: this.config.backoffMaxMs,
         });
         this.logger.warn(`delivery ${job.deliveryId} attempt ${job.attempt} failed, retry in ${delay} ms: ${errorMessage(cause)}`);
-        await this.store.retryAt(job, Date.now() + delay, errorMessage(cause), Date.now());
+        const runAt = Date.now() + delay;
+        await this.store.retryAt(job, runAt, errorMessage(cause), Date.now());
+        this.arm(runAt);
         return;
       }
       this.logger.error(`delivery ${job.deliveryId} failed for good after attempt ${job.attempt}: ${errorMessage(cause)}`);
