@@ -335,6 +335,13 @@ async function main() {
     results.push(await measure('baseline (bare node:http)', basePort, sink));
     baseline.kill('SIGKILL');
 
+    // The same bare server, answering only once each delivery is durably stored: what storage alone costs.
+    const floorPort = await freePort();
+    const floor = launch(['bench/baseline-server.js'], { PORT: String(floorPort), SECRET, STORE: join(dir, 'floor.db'), SYNC });
+    await waitUp(floorPort);
+    results.push(await measure(`baseline + durable SQLite insert (${SYNC})`, floorPort, sink));
+    floor.kill('SIGKILL');
+
     results.push(
       await measureApp(`app, embedded (SQLite, SQLITE_SYNCHRONOUS=${SYNC})`, { DATABASE_URL: `sqlite:${join(dir, 'bench.db')}`, SQLITE_SYNCHRONOUS: SYNC }, sink),
     );
