@@ -221,7 +221,8 @@ async function phase(port, sink, options) {
   return {
     ...result,
     callbacks: called.length,
-    drain_after_stop_ms: Math.max(0, Math.round(Math.max(...called.map((c) => sink.received.get(c))) - stoppedAt)),
+    // A loop, not Math.max(...spread): a 15 s phase against the baseline calls back ~100,000 times.
+    drain_after_stop_ms: Math.max(0, Math.round(called.reduce((last, c) => Math.max(last, sink.received.get(c)), 0) - stoppedAt)),
     e2e_p50_ms: +pct(endToEnd, 50).toFixed(1),
     e2e_p99_ms: +pct(endToEnd, 99).toFixed(1),
   };
