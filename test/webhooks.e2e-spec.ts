@@ -221,4 +221,48 @@ describe('POST /webhooks/modelriver (embedded profile)', () => {
       expect(retried).toMatchObject({ status: 200, body: { duplicate: false } });
     });
   });
+
+  describe('durability before the 2xx (SQLITE_SYNCHRONOUS=FULL)', () => {
+    let durableApp: TestApp;
+    beforeAll(async () => {
+      durableApp = await startTestApp({ SQLITE_SYNCHRONOUS: 'FULL' });
+    });
+    afterAll(() => durableApp.close());
+
+    it('answers only once the WAL fsync that covers the row has finished, and then processes it once', async () => {
+      // Hold every fsync of the write-ahead log until released (the driver calls through the module object).
+      const fs = jest.requireActual<typeof import('node:fs')>('node:fs');
+      const realFsync = fs.fsync;
+      const held: Array<() => void> = [];
+      let holding = true;
+      const spy = jest.spyOn(fs, 'fsync').mockImplementation(((fd: number, callback: (error: NodeJS.ErrnoException | null) => void) => {
+        if (holding) held.push(() => realFsync(fd, callback));
+        else realFsync(fd, callback);
+      }));
+      try {
+        const payload = aiGeneratedPayload({ callbackBase: sink.url });
+        const channelId = String(payload.channel_id);
+        let answered = false;
+        const answer = sendSigned(durableApp, payload).finally(() => (answered = true));
+        await waitFor('the WAL fsync to start', () => (held.length > 0 ? true : undefined));
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        expect(answered).toBe(false); // committed perhaps, but not yet known to be on disk: no 2xx
+        expect(sink.for(channelId)).toHaveLength(0); // and no callback either
+        holding = false;
+        held.splice(0).forEach((release) => release());
+        expect(await answer).toMatchObject({ status: 200, body: { duplicate: false } });
+        await waitFor('the callback', () => (sink.for(channelId).length > 0 ? true : undefined));
+        const { delivery_id: deliveryId } = (await answer).body;
+        const row = await waitFor('completion', () => {
+          const r = deliveryRow(durableApp, deliveryId);
+          return r?.status === 'completed' ? r : undefined;
+        });
+        expect(row).toMatchObject({ attempts: 1, callback_status: 'delivered' });
+      } finally {
+        holding = false;
+        held.splice(0).forEach((release) => release());
+        spy.mockRestore();
+      }
+    });
+  });
 });

@@ -9,7 +9,7 @@ export type Delivery = Selectable<WebhookDeliveriesTable>;
 /** delivered: result callback accepted · error_sent / error_failed: the error callback's fate · refused: URL policy · not_required: no callback in this workflow */
 export type CallbackStatus = 'delivered' | 'error_sent' | 'error_failed' | 'refused' | 'not_required';
 
-/** Intake and the status API use `db`; the worker's steps (load, result, callback status) use `background`. */
+/** The status API uses `db`; intake's insert and the worker's steps (load, result, callback status) use `background`. */
 @Injectable()
 export class DeliveriesRepository {
   constructor(
@@ -19,17 +19,18 @@ export class DeliveriesRepository {
 
   /**
    * Atomic insert-if-absent on the unique dedupe key: concurrent duplicates (even from several instances)
-   * all learn the id of the one row that won.
+   * all learn the id of the one row that won. Answers as soon as it ran (background view): the caller waits
+   * for durability itself (WriteBarrier.synced) before it answers anyone.
    */
   async insertIfAbsent(row: NewDelivery): Promise<{ id: string; inserted: boolean; status: DeliveryStatus }> {
-    const inserted = await this.db
+    const inserted = await this.background
       .insertInto('webhook_deliveries')
       .values(row)
       .onConflict((oc) => oc.column('dedupe_key').doNothing())
       .returning(['id', 'status'])
       .executeTakeFirst();
     if (inserted) return { ...inserted, inserted: true };
-    const existing = await this.db
+    const existing = await this.background
       .selectFrom('webhook_deliveries')
       .select(['id', 'status'])
       .where('dedupe_key', '=', row.dedupe_key)

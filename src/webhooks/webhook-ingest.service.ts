@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { webhookConfig, WebhookConfig } from '../config/configuration';
 import { ServiceUnavailableError } from '../common/errors';
+import { WRITE_BARRIER } from '../database/database.module';
+import { WriteBarrier } from '../database/group-commit-sqlite.driver';
 import { newRowId } from '../database/row-id';
 import { JOB_QUEUE, JobQueue } from '../jobs/job-queue.port';
 import { MetricsService } from '../metrics/metrics.service';
@@ -18,8 +20,8 @@ const clip = (value: unknown, max: number): string | null =>
   typeof value === 'string' && value.length > 0 ? value.slice(0, max) : null;
 
 /**
- * The short ingest path: parse safely, validate, store (insert-if-absent), wake the worker, answer.
- * Only authentic bodies get here (the signature guard ran first).
+ * The short ingest path: parse safely, validate, store (insert-if-absent), wake the worker, answer once the
+ * row is durable. Only authentic bodies get here (the signature guard ran first).
  */
 @Injectable()
 export class WebhookIngestService {
@@ -30,6 +32,7 @@ export class WebhookIngestService {
     @Inject(JOB_QUEUE) private readonly queue: JobQueue,
     private readonly metrics: MetricsService,
     @Inject(webhookConfig.KEY) private readonly config: WebhookConfig,
+    @Inject(WRITE_BARRIER) private readonly barrier: WriteBarrier,
   ) {}
 
   async ingest(rawBody: Buffer, signature: SignatureMatch): Promise<WebhookAnswer> {
@@ -59,15 +62,18 @@ export class WebhookIngestService {
       // ModelRiver stops retrying something that can never succeed. Identical bodies share one row.
       const inner = normaliseWebhookPayload(body);
       const fields = isJsonObject(inner) ? inner : {};
-      const stored = await this.store({
-        ...row,
-        dedupe_key: `quarantine:${createHash('sha256').update(rawBody).digest('hex')}`,
-        status: 'quarantined',
-        channel_id: clip(fields.channel_id, 200),
-        type: clip(fields.type, 100),
-        event: clip(fields.event, 200),
-        validation_errors: JSON.stringify(validation.errors),
-      });
+      const stored = await this.store(
+        {
+          ...row,
+          dedupe_key: `quarantine:${createHash('sha256').update(rawBody).digest('hex')}`,
+          status: 'quarantined',
+          channel_id: clip(fields.channel_id, 200),
+          type: clip(fields.type, 100),
+          event: clip(fields.event, 200),
+          validation_errors: JSON.stringify(validation.errors),
+        },
+        { enqueue: false },
+      );
       this.logger.warn(`quarantined delivery ${stored.id}: ${validation.errors.join('; ')}`);
       this.metrics.webhooks.inc({ outcome: 'quarantined', reason: '' });
       return {
@@ -79,17 +85,17 @@ export class WebhookIngestService {
       };
     }
 
-    const stored = await this.store({
-      ...row,
-      dedupe_key: `${validation.channelId}:${validation.type}`,
-      status: 'queued',
-      channel_id: validation.channelId,
-      type: validation.type,
-      event: validation.event,
-    });
-    // A duplicate still queued may have missed its enqueue (crash between insert and enqueue): enqueue
-    // again; the queue dedupes by delivery id.
-    if (stored.inserted || stored.status === 'queued') await this.enqueue(stored.id);
+    const stored = await this.store(
+      {
+        ...row,
+        dedupe_key: `${validation.channelId}:${validation.type}`,
+        status: 'queued',
+        channel_id: validation.channelId,
+        type: validation.type,
+        event: validation.event,
+      },
+      { enqueue: true },
+    );
     this.metrics.webhooks.inc({ outcome: stored.inserted ? 'accepted' : 'duplicate', reason: '' });
     if (stored.inserted) {
       this.logger.log(
@@ -101,13 +107,34 @@ export class WebhookIngestService {
     return { received: true, delivery_id: stored.id, duplicate: !stored.inserted };
   }
 
-  private async store(row: NewDelivery) {
+  /**
+   * Inserts (if absent) and answers once the row is durable. With `enqueue`, the worker is woken in between,
+   * as soon as the insert ran: on SQLite its job's first writes then share this group commit and its fsync
+   * instead of waiting for the next one. Nothing leaves the process before that commit: the job's callback
+   * waits for it (JobContext.persisted), and if the commit fails the job's writes are rolled back with the row.
+   */
+  private async store(row: NewDelivery, { enqueue }: { enqueue: boolean }) {
+    const mark = this.barrier.mark();
+    let stored: Awaited<ReturnType<DeliveriesRepository['insertIfAbsent']>>;
     try {
-      return await this.deliveries.insertIfAbsent(row);
+      stored = await this.deliveries.insertIfAbsent(row);
     } catch (error) {
-      this.metrics.rejected('storage');
-      throw new ServiceUnavailableError('delivery storage is unavailable, retry later', { cause: error });
+      throw this.storageFailed(error);
     }
+    // A duplicate still queued may have missed its enqueue (crash between insert and enqueue): enqueue
+    // again; the queue dedupes by delivery id.
+    if (enqueue && (stored.inserted || stored.status === 'queued')) await this.enqueue(stored.id);
+    try {
+      await this.barrier.synced(mark);
+    } catch (error) {
+      throw this.storageFailed(error);
+    }
+    return stored;
+  }
+
+  private storageFailed(error: unknown): ServiceUnavailableError {
+    this.metrics.rejected('storage');
+    return new ServiceUnavailableError('delivery storage is unavailable, retry later', { cause: error });
   }
 
   private async enqueue(deliveryId: string): Promise<void> {
