@@ -115,27 +115,18 @@ export class WebhookIngestService {
    */
   private async store(row: NewDelivery, { enqueue }: { enqueue: boolean }) {
     const mark = this.barrier.mark();
-    let stored: Awaited<ReturnType<DeliveriesRepository['insertIfAbsent']>>;
-    try {
-      stored = await this.deliveries.insertIfAbsent(row);
-    } catch (error) {
-      throw this.storageFailed(error);
-    }
+    const stored = await this.deliveries.insertIfAbsent(row).catch(this.storageFailed);
     // A duplicate still queued may have missed its enqueue (crash between insert and enqueue): enqueue
     // again; the queue dedupes by delivery id.
     if (enqueue && (stored.inserted || stored.status === 'queued')) await this.enqueue(stored.id);
-    try {
-      await this.barrier.synced(mark);
-    } catch (error) {
-      throw this.storageFailed(error);
-    }
+    await this.barrier.synced(mark).catch(this.storageFailed);
     return stored;
   }
 
-  private storageFailed(error: unknown): ServiceUnavailableError {
+  private readonly storageFailed = (error: unknown): never => {
     this.metrics.rejected('storage');
-    return new ServiceUnavailableError('delivery storage is unavailable, retry later', { cause: error });
-  }
+    throw new ServiceUnavailableError('delivery storage is unavailable, retry later', { cause: error });
+  };
 
   private async enqueue(deliveryId: string): Promise<void> {
     try {
