@@ -175,6 +175,12 @@ function paced(port, sink, { duration, rate, sent }) {
     };
     const send = (due) => {
       const p = payload(sink.url, sequence++);
+      let settled = false; // an error after the answer (a reset socket) must not count the request twice
+      const settle = (ok) => {
+        if (settled) return;
+        settled = true;
+        answered(due, ok);
+      };
       lags.push(performance.now() - due);
       sent.set(p.channelId, Date.now() - (performance.now() - due));
       const request = http.request(
@@ -189,11 +195,11 @@ function paced(port, sink, { duration, rate, sent }) {
         },
         (response) => {
           response.resume();
-          response.on('end', () => answered(due, response.statusCode >= 200 && response.statusCode < 300));
+          response.on('end', () => settle(response.statusCode >= 200 && response.statusCode < 300));
         },
       );
       request.on('timeout', () => request.destroy(new Error('timeout')));
-      request.on('error', () => answered(due, false));
+      request.on('error', () => settle(false));
       request.end(p.body);
     };
     const start = performance.now();
