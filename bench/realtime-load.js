@@ -1,6 +1,8 @@
 // Realtime load script (not a test): N socket.io clients on M channels of the built app with its sandbox.
-// Every client must receive its channel's completed event. Reports counts, fan-out latency (server `at`
-// of ai:processed → client receipt) p50/p99, end-to-end latency (generate → ai:processed), and memory.
+// Every client must receive its channel's completed event. Reports counts; fan-out latency from ModelRiver's
+// push (the sandbox's Phoenix channel, time read back from its control API) to each client's `ai:response`,
+// p50/p99; from our own `ai:processed` (its server `at`) to each client; end-to-end latency (generate →
+// ai:processed); and memory.
 // Usage: npm run build && npm run load:realtime [-- --clients 1000 --channels 200]
 'use strict';
 const { spawn } = require('node:child_process');
@@ -73,6 +75,8 @@ async function main() {
 
     const fanout = [];
     const endToEnd = [];
+    /** Per channel and upstream status: when each client got the relayed `ai:response`. */
+    const relayed = new Map();
     let received = 0;
     let replayed = 0;
     const started = Date.now();
@@ -93,6 +97,11 @@ async function main() {
           done = true;
           received++;
         };
+        socket.on('ai:response', (event) => {
+          if (event.channel_id !== answer.channel_id) return;
+          const key = `${answer.channel_id} ${event.status}`;
+          relayed.set(key, [...(relayed.get(key) ?? []), { receivedAt: Date.now(), emittedAt: Date.parse(event.at) }]);
+        });
         socket.on('ai:processed', (event) => {
           if (event.channel_id !== answer.channel_id) return;
           fanout.push(Date.now() - Date.parse(event.at));
@@ -110,6 +119,19 @@ async function main() {
     const deadline = Date.now() + 60_000;
     while (received < CLIENTS && Date.now() < deadline) await sleep(100);
     const rssAfter = rssKiB(app.pid);
+    // When the sandbox pushed each upstream `response` on its Phoenix channel: relay + fan-out latency.
+    const upstream = [];
+    const relay = [];
+    for (const channel of new Set([...relayed.keys()].map((key) => key.split(' ')[0]))) {
+      const { pushes } = await (await fetch(`http://127.0.0.1:${sandboxPort}/__sandbox/requests/${encodeURIComponent(channel)}`)).json();
+      for (const push of pushes) {
+        const pushedAt = Date.parse(push.at);
+        for (const { receivedAt, emittedAt } of relayed.get(`${channel} ${push.status}`) ?? []) {
+          upstream.push(receivedAt - pushedAt);
+          relay.push(emittedAt - pushedAt);
+        }
+      }
+    }
     const report = {
       clients: CLIENTS,
       channels: CHANNELS,
@@ -117,6 +139,8 @@ async function main() {
       live: received - replayed,
       replayed_in_ack: replayed,
       missing: CLIENTS - received,
+      upstream_push_to_client_ms: { p50: pct(upstream, 50), p99: pct(upstream, 99), samples: upstream.length },
+      upstream_push_to_our_emit_ms: { p50: pct(relay, 50), p99: pct(relay, 99) },
       fanout_ms: { p50: pct(fanout, 50), p99: pct(fanout, 99) },
       generate_to_processed_ms: { p50: pct(endToEnd, 50), p99: pct(endToEnd, 99) },
       seconds: (Date.now() - started) / 1000,
