@@ -100,7 +100,8 @@ async function main() {
         socket.on('ai:response', (event) => {
           if (event.channel_id !== answer.channel_id) return;
           const key = `${answer.channel_id} ${event.status}`;
-          relayed.set(key, [...(relayed.get(key) ?? []), { receivedAt: Date.now(), emittedAt: Date.parse(event.at) }]);
+          if (!relayed.has(key)) relayed.set(key, []);
+          relayed.get(key).push({ receivedAt: Date.now(), emittedAt: Date.parse(event.at) });
         });
         socket.on('ai:processed', (event) => {
           if (event.channel_id !== answer.channel_id) return;
@@ -123,7 +124,7 @@ async function main() {
     const upstream = [];
     const relay = [];
     for (const channel of new Set([...relayed.keys()].map((key) => key.split(' ')[0]))) {
-      const { pushes } = await (await fetch(`http://127.0.0.1:${sandboxPort}/__sandbox/requests/${encodeURIComponent(channel)}`)).json();
+      const { pushes = [] } = await (await fetch(`http://127.0.0.1:${sandboxPort}/__sandbox/requests/${encodeURIComponent(channel)}`)).json();
       for (const push of pushes) {
         const pushedAt = Date.parse(push.at);
         for (const { receivedAt, emittedAt } of relayed.get(`${channel} ${push.status}`) ?? []) {
