@@ -1,57 +1,28 @@
 // The practical ceiling for the ingest benchmark: a bare node:http server that does only the size limit, the
 // HMAC check over the raw bytes, JSON.parse, a 200, and a fire-and-forget callback over a keep-alive agent.
 // With STORE=<file> it is the ceiling for a server that keeps what it answers 200 to: each delivery is inserted
-// into SQLite (deduplicated by channel id) and answered only once its group commit is durable. Commits are
-// grouped per event-loop turn and the WAL is fsynced off the loop, one fsync at a time, as the app does
-// (SYNC=NORMAL: no fsync). No framework, no processing: what durable intake alone costs on this machine.
+// into SQLite (deduplicated by channel id) through the app's own group-commit driver (built, from dist/), and
+// answered only once that commit is durable (SYNC=NORMAL: no fsync). No framework, no query builder, no
+// processing: what durable intake alone costs on this machine.
 'use strict';
 const { Buffer } = require('node:buffer');
 const { createHmac, timingSafeEqual } = require('node:crypto');
-const { fsync, openSync } = require('node:fs');
 const http = require('node:http');
-const { setImmediate } = require('node:timers');
 
-/** Resolves once the delivery's row is committed (and on disk unless SYNC=NORMAL). */
+/** Resolves once the delivery's row is committed (and on disk unless SYNC=NORMAL), as the app's intake does. */
 function durableStore(file, fsyncs) {
   const Database = require('better-sqlite3');
+  const { GroupCommitSqliteDriver } = require('../dist/database/group-commit-sqlite.driver');
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.exec('create table if not exists deliveries (id integer primary key, dedupe_key text not null unique, payload text not null, created_at integer not null)');
-  const insert = db.prepare('insert into deliveries (dedupe_key, payload, created_at) values (?, ?, ?) on conflict do nothing');
-  let group;
-  let syncing = false;
-  let commitAfterSync = false;
-  let walFd;
-  const commit = () => {
-    const waiters = group;
-    group = undefined;
-    db.exec('COMMIT');
-    if (!fsyncs) return waiters.forEach((resolve) => resolve());
-    walFd ??= openSync(`${file}-wal`, 'r+');
-    syncing = true;
-    fsync(walFd, () => {
-      syncing = false;
-      waiters.forEach((resolve) => resolve());
-      if (commitAfterSync) {
-        commitAfterSync = false;
-        commit();
-      }
-    });
+  const driver = new GroupCommitSqliteDriver(db, { durableFile: fsyncs ? file : undefined });
+  const sql = 'insert into deliveries (dedupe_key, payload, created_at) values (?, ?, ?) on conflict do nothing';
+  return async (key, payload) => {
+    const connection = await driver.acquireConnection();
+    await connection.executeQuery({ sql, parameters: [key, payload, Date.now()] });
   };
-  return (key, payload) =>
-    new Promise((resolve) => {
-      if (!group) {
-        db.exec('BEGIN');
-        group = [];
-        setImmediate(() => {
-          if (syncing) commitAfterSync = true;
-          else commit();
-        });
-      }
-      insert.run(key, payload, Date.now());
-      group.push(resolve);
-    });
 }
 const store = process.env.STORE ? durableStore(process.env.STORE, process.env.SYNC !== 'NORMAL') : undefined;
 
