@@ -1,4 +1,4 @@
-import { Kysely } from 'kysely';
+import { Kysely, Selectable } from 'kysely';
 
 export const DELIVERY_STATUSES = [
   'queued',
@@ -111,3 +111,6 @@ export interface Database {
 }
 
 export type Db = Kysely<Database>;
+
+/** A stored delivery as read back. */
+export type DeliveryRow = Selectable<WebhookDeliveriesTable>;

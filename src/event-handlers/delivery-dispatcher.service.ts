@@ -48,7 +48,7 @@ export class DeliveryDispatcher implements DeliveryJobHandler, OnModuleInit {
   }
 
   async handle(job: DeliveryJob, context: JobContext): Promise<void> {
-    const { delivery, event } = await this.load(job.deliveryId);
+    const { delivery, event } = await this.load(job.deliveryId, context.claimed);
     const target = toTarget(delivery, event);
     if (target) {
       // Refuse a bad callback URL before doing any work for it: no connection is ever made.
@@ -133,8 +133,9 @@ export class DeliveryDispatcher implements DeliveryJobHandler, OnModuleInit {
     }
   }
 
-  private async load(deliveryId: string): Promise<{ delivery: Delivery; event: ModelRiverEvent }> {
-    const delivery = await this.deliveries.findById(deliveryId);
+  /** `claimed`: the row as the queue's claim returned it (see JobContext.claimed); read it when there is none. */
+  private async load(deliveryId: string, claimed?: Delivery): Promise<{ delivery: Delivery; event: ModelRiverEvent }> {
+    const delivery = claimed?.id === deliveryId ? claimed : await this.deliveries.findById(deliveryId);
     if (!delivery) throw new PermanentJobError(`delivery ${deliveryId} does not exist`);
     const payload = normaliseWebhookPayload(parseWebhookJson(delivery.payload));
     if (!isJsonObject(payload)) throw new PermanentJobError(`delivery ${deliveryId} payload is not an object`);

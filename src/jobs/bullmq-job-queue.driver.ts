@@ -140,7 +140,7 @@ export class BullMqJobQueue implements JobQueue {
       persisted: () => this.barrier.synced(mark),
     };
     try {
-      await this.state.processing(deliveryId, attempt);
+      context.claimed = await this.state.processing(deliveryId, attempt);
       await handler.handle({ deliveryId }, context);
       await this.state.completed(deliveryId);
     } catch (error) {

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDatabase } from '../database/database.module';
-import { Db } from '../database/database.types';
+import { DeliveryRow, Db } from '../database/database.types';
 
 /**
  * The delivery row's status for a queue that keeps its jobs elsewhere (BullMQ): the row stays the source of
@@ -10,8 +10,14 @@ import { Db } from '../database/database.types';
 export class DeliveryStateRepository {
   constructor(@InjectDatabase() private readonly db: Db) {}
 
-  async processing(id: string, attempt: number): Promise<void> {
-    await this.db.updateTable('webhook_deliveries').set({ status: 'processing', attempts: attempt, updated_at: Date.now() }).where('id', '=', id).execute();
+  /** Marks the run and reads the row back in the same statement: the handler needs it next. */
+  processing(id: string, attempt: number): Promise<DeliveryRow | undefined> {
+    return this.db
+      .updateTable('webhook_deliveries')
+      .set({ status: 'processing', attempts: attempt, updated_at: Date.now() })
+      .where('id', '=', id)
+      .returningAll()
+      .executeTakeFirst();
   }
 
   async completed(id: string): Promise<void> {

@@ -173,6 +173,7 @@ export class EmbeddedJobQueue implements JobQueue {
       draining: this.draining.signal,
       signal,
       persisted: () => this.barrier.synced(mark),
+      claimed: job.row,
     };
     const deliveryJob = { deliveryId: job.deliveryId };
     const renew = setInterval(

@@ -2,12 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { InjectBackgroundDatabase } from '../database/database.module';
 import { Expression, ExpressionBuilder, SqlBool } from 'kysely';
-import { Database, Db } from '../database/database.types';
+import { Database, DeliveryRow, Db } from '../database/database.types';
 
 export interface ClaimedJob {
   deliveryId: string;
   attempt: number;
   leaseToken: string;
+  /** The row as the claim left it: the handler starts from it instead of reading it again. */
+  row: DeliveryRow;
 }
 
 const RUNNABLE = ['queued', 'retrying'] as const;
@@ -57,9 +59,9 @@ export class EmbeddedQueueRepository {
       .where('id', 'in', (eb) =>
         eb.selectFrom('webhook_deliveries').select('id').where(condition).orderBy('next_run_at').limit(limit),
       )
-      .returning(['id', 'attempts'])
+      .returningAll()
       .execute();
-    return rows.map((row) => ({ deliveryId: row.id, attempt: row.attempts, leaseToken }));
+    return rows.map((row) => ({ deliveryId: row.id, attempt: row.attempts, leaseToken, row }));
   }
 
   /** Earliest time something becomes runnable, to sleep exactly until then. */

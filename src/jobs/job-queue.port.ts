@@ -4,6 +4,8 @@
  * a job enqueued after its delivery is stored runs at least once, retries back off, and a job that keeps
  * failing ends dead after `maxAttempts`, with `onDead` called before it is marked so.
  */
+import { DeliveryRow } from '../database/database.types';
+
 export const JOB_QUEUE = Symbol('JOB_QUEUE');
 
 export interface DeliveryJob {
@@ -24,6 +26,11 @@ export interface JobContext {
    * outside world anything that depends on them, such as a result callback.
    */
   persisted(): Promise<void>;
+  /**
+   * The delivery row as this run's claim left it, when the queue read it back anyway (one statement fewer for
+   * the handler). A snapshot from before `handle` ran: `onDead` must read the row again.
+   */
+  claimed?: DeliveryRow;
 }
 
 export interface DeliveryJobHandler {

@@ -1,10 +1,10 @@
 import { Injectable } from '@nestjs/common';
-import { Insertable, Selectable } from 'kysely';
+import { Insertable } from 'kysely';
 import { InjectBackgroundDatabase, InjectDatabase } from '../database/database.module';
-import { DeliveryStatus, Db, WebhookDeliveriesTable } from '../database/database.types';
+import { DeliveryRow, DeliveryStatus, Db, WebhookDeliveriesTable } from '../database/database.types';
 
 export type NewDelivery = Insertable<WebhookDeliveriesTable>;
-export type Delivery = Selectable<WebhookDeliveriesTable>;
+export type Delivery = DeliveryRow;
 
 /** delivered: result callback accepted · error_sent / error_failed: the error callback's fate · refused: URL policy · not_required: no callback in this workflow */
 export type CallbackStatus = 'delivered' | 'error_sent' | 'error_failed' | 'refused' | 'not_required';

@@ -12,12 +12,13 @@ type Behaviour = (attempt: number) => 'ok' | 'retry' | 'permanent' | 'hang';
 
 /** A hand-written fake of the one handler: scripted outcomes, and a record of every call. */
 export class ScriptedHandler implements DeliveryJobHandler {
-  readonly calls: { deliveryId: string; attempt: number; at: number }[] = [];
+  readonly calls: { deliveryId: string; attempt: number; at: number; claimed?: { id: string; status: string; attempts: number } }[] = [];
   readonly dead: { deliveryId: string; error: string }[] = [];
   readonly scripts = new Map<string, Behaviour>();
 
   async handle(job: DeliveryJob, context: JobContext): Promise<void> {
-    this.calls.push({ deliveryId: job.deliveryId, attempt: context.attempt, at: Date.now() });
+    const claimed = context.claimed && { id: context.claimed.id, status: context.claimed.status, attempts: context.claimed.attempts };
+    this.calls.push({ deliveryId: job.deliveryId, attempt: context.attempt, at: Date.now(), claimed });
     switch ((this.scripts.get(job.deliveryId) ?? (() => 'ok'))(context.attempt)) {
       case 'retry':
         throw new Error(`transient failure ${context.attempt}`);
@@ -160,6 +161,8 @@ export function describeJobQueueContract(name: string, driver: ContractDriver): 
       expect(await settled(instance, id)).toMatchObject({ status: 'completed' });
       const runs = instance.handler.runs(id);
       expect(runs.map((run) => run.attempt)).toEqual([1, 2, 3]);
+      // Every run starts from the row as its claim left it (the handler need not read it again).
+      expect(runs.map((run) => run.claimed)).toEqual([1, 2, 3].map((attempts) => ({ id, status: 'processing', attempts })));
       // Backoff: base 100 ms, at least half of each exponential step (jitter).
       expect(runs[1].at - runs[0].at).toBeGreaterThanOrEqual(45);
       expect(runs[2].at - runs[1].at).toBeGreaterThanOrEqual(95);
