@@ -3,9 +3,11 @@
 // push (the sandbox's Phoenix channel, time read back from its control API) to each client's `ai:response`,
 // p50/p99; from our own `ai:processed` (its server `at`) to each client; end-to-end latency (generate →
 // ai:processed); and memory.
-// Usage: npm run build && npm run load:realtime [-- --clients 1000 --channels 200]
+// ModelRiver's stand-in (the sandbox) runs in a process of its own, as ModelRiver is remote in production;
+// `--in-process-sandbox` runs it inside the app instead (MODELRIVER_SANDBOX=true), sharing its event loop.
+// Usage: npm run build && npm run load:realtime [-- --clients 1000 --channels 200 --in-process-sandbox]
 'use strict';
-const { spawn } = require('node:child_process');
+const { fork, spawn } = require('node:child_process');
 const { mkdtempSync, readFileSync, rmSync } = require('node:fs');
 const { createServer } = require('node:net');
 const { tmpdir } = require('node:os');
@@ -19,6 +21,8 @@ const arg = (name, fallback) => {
 const CLIENTS = arg('clients', 1000);
 const CHANNELS = arg('channels', 200);
 const PER_CHANNEL = Math.ceil(CLIENTS / CHANNELS);
+const IN_PROCESS_SANDBOX = process.argv.includes('--in-process-sandbox');
+const SANDBOX_LATENCY_MS = '2000';
 
 const freePort = () =>
   new Promise((resolve) => {
@@ -37,17 +41,43 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'mr-load-'));
   const [port, sandboxPort] = [await freePort(), await freePort()];
+  const credentials = { MODELRIVER_API_KEY: 'mr_test_load_api_key', MODELRIVER_WEBHOOK_SECRET: 'whsec_load_webhook_secret_0123' };
+  let sandbox;
+  if (!IN_PROCESS_SANDBOX) {
+    sandbox = fork(join(__dirname, 'sandbox-server.js'), {
+      env: {
+        ...process.env,
+        PORT: String(sandboxPort),
+        WEBHOOK_URL: `http://127.0.0.1:${port}/webhooks/modelriver`,
+        API_KEY: credentials.MODELRIVER_API_KEY,
+        WEBHOOK_SECRET: credentials.MODELRIVER_WEBHOOK_SECRET,
+        LATENCY_MS: SANDBOX_LATENCY_MS,
+      },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    await new Promise((resolve, reject) => {
+      sandbox.once('message', resolve);
+      sandbox.once('exit', () => reject(new Error('sandbox did not start')));
+    });
+  }
   const app = spawn(process.execPath, ['dist/main.js'], {
     cwd: join(__dirname, '..'),
     env: {
       ...process.env,
+      ...credentials,
       PORT: String(port),
-      SANDBOX_PORT: String(sandboxPort),
       DATABASE_URL: `sqlite:${join(dir, 'load.db')}`,
       LOG_LEVEL: 'warn',
       AI_GENERATE_RATE_LIMIT: '100000',
-      SANDBOX_LATENCY_MS: '2000',
       SQLITE_SYNCHRONOUS: 'NORMAL',
+      ...(IN_PROCESS_SANDBOX
+        ? { MODELRIVER_SANDBOX: 'true', SANDBOX_PORT: String(sandboxPort), SANDBOX_LATENCY_MS }
+        : {
+            MODELRIVER_SANDBOX: 'false',
+            MODELRIVER_BASE_URL: `http://127.0.0.1:${sandboxPort}`,
+            CALLBACK_ALLOW_HTTP: 'true',
+            CALLBACK_ALLOWED_HOSTS: '127.0.0.1',
+          }),
     },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
@@ -134,6 +164,7 @@ async function main() {
       }
     }
     const report = {
+      sandbox: IN_PROCESS_SANDBOX ? 'in the app process' : 'own process',
       clients: CLIENTS,
       channels: CHANNELS,
       received_completed: received,
@@ -154,6 +185,10 @@ async function main() {
   } finally {
     app.kill('SIGTERM');
     await new Promise((r) => app.once('exit', r));
+    if (sandbox && sandbox.exitCode === null) {
+      sandbox.kill('SIGTERM');
+      await new Promise((r) => sandbox.once('exit', r));
+    }
     rmSync(dir, { recursive: true, force: true });
   }
 }
