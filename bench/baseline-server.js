@@ -52,8 +52,13 @@ http
       } catch {
         return res.writeHead(400).end();
       }
-      if (store) store(String(body.channel_id), raw.toString('utf8')).then(() => answer(res, body));
-      else answer(res, body);
+      if (store) {
+        // Stored or not answered 200, as the app: a failed commit answers 503 and sends no callback.
+        store(String(body.channel_id), raw.toString('utf8')).then(
+          () => answer(res, body),
+          () => res.writeHead(503).end(),
+        );
+      } else answer(res, body);
     });
   })
   .listen(Number(process.env.PORT), '127.0.0.1');

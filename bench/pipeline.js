@@ -14,8 +14,8 @@ const { createServer } = require('node:net');
 const { tmpdir } = require('node:os');
 const { join } = require('node:path');
 const { performance } = require('node:perf_hooks');
-const { clearInterval, setInterval } = require('node:timers');
 const autocannon = require('autocannon');
+const { pace } = require('./pace');
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -202,13 +202,7 @@ function paced(port, sink, { duration, rate, sent }) {
       request.on('error', () => settle(false));
       request.end(p.body);
     };
-    const start = performance.now();
-    let next = 0;
-    const timer = setInterval(() => {
-      const now = performance.now();
-      while (next < total && start + (next * 1000) / rate <= now) send(start + (next++ * 1000) / rate);
-      if (next >= total) clearInterval(timer);
-    }, 1);
+    void pace(rate, total, send);
   });
 }
 let sequence = 0;

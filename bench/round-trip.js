@@ -6,10 +6,9 @@
 const { execFileSync } = require('node:child_process');
 const { mkdirSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
-const { performance } = require('node:perf_hooks');
-const { clearInterval, setInterval } = require('node:timers');
 const { Pool } = require('pg');
 const IORedis = require('ioredis');
+const { pace } = require('./pace');
 
 const i = process.argv.indexOf('--seconds');
 const SECONDS = i > 0 ? Number(process.argv[i + 1]) : 3;
@@ -22,20 +21,7 @@ async function cpuPerOp(op, rate) {
   const total = rate * SECONDS;
   const pending = [];
   const before = process.cpuUsage();
-  const start = performance.now();
-  let sent = 0;
-  await new Promise((resolve) => {
-    const timer = setInterval(() => {
-      while (sent < total && start + (sent * 1000) / rate <= performance.now()) {
-        pending.push(op());
-        sent++;
-      }
-      if (sent >= total) {
-        clearInterval(timer);
-        resolve();
-      }
-    }, 1);
-  });
+  await pace(rate, total, () => pending.push(op()));
   await Promise.all(pending);
   const used = process.cpuUsage(before);
   return (used.user + used.system) / total;
