@@ -6,6 +6,7 @@ import { CommonModule } from './common/common.module';
 import { LoggingModule } from './common/logging.module';
 import { AppConfigModule, AppConfigOptions } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
+import { DemoModule } from './demo/demo.module';
 import { EventHandlersModule } from './event-handlers/event-handlers.module';
 import { HealthModule } from './health/health.module';
 import { JobsModule } from './jobs/jobs.module';
@@ -37,6 +38,7 @@ export class AppModule {
         EventHandlersModule,
         AiModule,
         RealtimeModule,
+        DemoModule,
         SandboxModule,
         HealthModule,
         AdminModule,

@@ -14,4 +14,6 @@ describeJobQueueContract('embedded (SQLite)', {
   // A dead process's connection is gone (its open transaction rolled back); the next instance takes over
   // interrupted rows when it starts (one process per database file).
   crash: (instance) => instance.db.destroy(),
+  // Interrupted rows are taken over at boot or by the lease sweep (a few poll intervals).
+  quietMs: 500,
 });

@@ -155,6 +155,71 @@ describe('admin API', () => {
   });
 });
 
+describe('admin replay under concurrency', () => {
+  const statusesOf = (answers: { status: number }[]) => answers.map((answer) => answer.status).sort();
+
+  it('five concurrent replays of a dead delivery: one is queued and audited, the rest get 409; one run, one callback', async () => {
+    const sink = await new CallbackSink().start();
+    const app = await startTestApp({ ADMIN_TOKEN: ADMIN, CALLBACK_BUDGET_MS: '3000', CALLBACK_TIMEOUT_MS: '300', CALLBACK_RETRY_BASE_MS: '20' });
+    try {
+      const payload = aiGeneratedPayload({ callbackBase: sink.url });
+      const channel = payload.channel_id as string;
+      sink.script(channel, 400, 200); // rejected, then the error callback
+      const id = (await send(app, payload)).body.delivery_id as string;
+      expect(await settled(app, id)).toMatchObject({ status: 'dead' });
+      const replays = await Promise.all(Array.from({ length: 5 }, () => admin(app, `/admin/deliveries/${id}/replay`, { method: 'POST' })));
+      expect(statusesOf(replays)).toEqual([202, 409, 409, 409, 409]);
+      expect(await settled(app, id)).toMatchObject({ status: 'completed', callback_status: 'delivered' });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(sink.for(channel).map((r) => r.body.error ?? 'result')).toEqual(['result', 'processing_failed', 'result']);
+      expect(app.db.prepare('SELECT COUNT(*) AS n FROM admin_audit WHERE delivery_id = ?').get(id)).toEqual({ n: 1 });
+    } finally {
+      await app.close();
+      await sink.close();
+    }
+  });
+
+  it('replays of a quarantined delivery racing the same webhook redelivered: one delivery runs once, no 5xx', async () => {
+    const dir = tempDir('mr-replay-race-');
+    const env = { ADMIN_TOKEN: ADMIN, DATABASE_URL: `sqlite:${join(dir, 'race.db')}` };
+    const sink = await new CallbackSink().start();
+    try {
+      // Quarantined while task.ai_generated was not accepted; then the operator accepts it and restarts.
+      const before = await startTestApp({ ...env, WEBHOOK_EVENT_TYPES: 'task.completed' });
+      const payload = aiGeneratedPayload({ callbackBase: sink.url });
+      const channel = payload.channel_id as string;
+      const quarantined = await send(before, payload);
+      expect(quarantined).toMatchObject({ status: 202, body: { quarantined: true } });
+      await before.close();
+      const after = await startTestApp(env);
+      try {
+        const id = String(quarantined.body.delivery_id);
+        const [webhook, ...replays] = await Promise.all([
+          send(after, payload),
+          ...Array.from({ length: 4 }, () => admin(after, `/admin/deliveries/${id}/replay`, { method: 'POST' })),
+        ]);
+        expect([webhook, ...replays].filter((answer) => answer.status >= 500)).toEqual([]);
+        expect(webhook.status).toBe(200);
+        const replayed = replays.filter((answer) => answer.status === 202);
+        expect(replays.filter((answer) => answer.status !== 202).map((answer) => answer.status)).toEqual(Array(4 - replayed.length).fill(409));
+        // Exactly one of them made the accepted delivery: the webhook (new), or one replay (the webhook then a duplicate of it).
+        expect(replayed.length + (webhook.body.duplicate === false ? 1 : 0)).toBe(1);
+        const accepted = after.db.prepare("SELECT id FROM webhook_deliveries WHERE channel_id = ? AND status <> 'quarantined'").all(channel) as { id: string }[];
+        expect(accepted).toHaveLength(1);
+        expect(await settled(after, accepted[0].id)).toMatchObject({ status: 'completed', callback_status: 'delivered' });
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        expect(sink.for(channel)).toHaveLength(1);
+        expect(after.db.prepare('SELECT attempts FROM webhook_deliveries WHERE id = ?').get(accepted[0].id)).toEqual({ attempts: 1 });
+      } finally {
+        await after.close();
+      }
+    } finally {
+      await sink.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('GET /metrics', () => {
   it('moves as expected across accepted, duplicate, 401, quarantined and a callback failure', async () => {
     const sink = await new CallbackSink().start();

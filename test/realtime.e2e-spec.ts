@@ -1,5 +1,5 @@
 import { io, Socket } from 'socket.io-client';
-import { signSubscriptionToken } from '../src/realtime/subscription-token';
+import { signSubscriptionToken } from '../src/ai/subscription-token';
 import { BASE_TEST_ENV, waitFor } from './helpers/create-test-app';
 import { SandboxTestApp, startSandboxApp } from './helpers/sandbox';
 

@@ -12,7 +12,7 @@ interface Started {
   websocket_channel: string;
 }
 
-/** PROTOCOL.md §5: append /socket unless the URL already ends with it; the client adds /websocket. */
+/** docs/protocol.md §5: append /socket unless the URL already ends with it; the client adds /websocket. */
 const socketEndpoint = (websocketUrl: string) => (websocketUrl.endsWith('/socket') ? websocketUrl : `${websocketUrl}/socket`);
 
 async function startOnSandbox(app: SandboxTestApp, prefix = '/v1', workflow = 'content_generator'): Promise<Started> {

@@ -1,11 +1,11 @@
 import { Module } from '@nestjs/common';
-import { EventHandlersModule } from '../event-handlers/event-handlers.module';
+import { DeliveriesModule } from '../deliveries/deliveries.module';
 import { AdminDashboardController, AdminController } from './admin.controller';
 import { AdminEnabledGuard, AdminTokenGuard } from './admin-token.guard';
 import { AdminService } from './admin.service';
 
 @Module({
-  imports: [EventHandlersModule],
+  imports: [DeliveriesModule],
   controllers: [AdminController, AdminDashboardController],
   providers: [AdminService, AdminTokenGuard, AdminEnabledGuard],
 })

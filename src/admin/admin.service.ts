@@ -1,12 +1,10 @@
-import { BadRequestException, ConflictException, Inject, Injectable, Logger, NotFoundException, UnprocessableEntityException } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
+import { InvalidRequestError, NotFoundError } from '../common/errors';
 import { webhookConfig, WebhookConfig } from '../config/configuration';
-import { InjectDatabase } from '../database/database.module';
-import { Db } from '../database/database.types';
-import { newRowId } from '../database/row-id';
-import { CallbackAttemptsRepository } from '../event-handlers/callback/callback-attempts.repository';
+import { CallbackAttemptsRepository } from '../deliveries/callback-attempts.repository';
+import { DeliveriesRepository } from '../deliveries/deliveries.repository';
+import { DeliveriesService, Replayed } from '../deliveries/deliveries.service';
 import { JOB_QUEUE, JobQueue } from '../jobs/job-queue.port';
-import { validateWebhookPayload } from '../webhooks/dto/webhook-payload.dto';
-import { normaliseWebhookPayload, parseWebhookJson } from '../webhooks/webhook-envelope';
 import { ListDeliveriesQuery } from './dto/list-deliveries.dto';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
@@ -16,41 +14,32 @@ const json = (text: string | null): unknown => (text === null ? null : JSON.pars
 const encodeCursor = (createdAt: number, id: string) => Buffer.from(`${createdAt}:${id}`).toString('base64url');
 function decodeCursor(cursor: string): { createdAt: number; id: string } {
   const [createdAt, id] = Buffer.from(cursor, 'base64url').toString('utf8').split(':');
-  if (!/^\d+$/.test(createdAt ?? '') || !id) throw new BadRequestException('cursor is not valid');
+  if (!/^\d+$/.test(createdAt ?? '') || !id) throw new InvalidRequestError('cursor is not valid');
   return { createdAt: Number(createdAt), id };
 }
 
+/** The admin API's view of deliveries: pages, details, stats, and replays (which the queue then runs). */
 @Injectable()
 export class AdminService {
-  private readonly logger = new Logger(AdminService.name);
-
   constructor(
-    @InjectDatabase() private readonly db: Db,
+    private readonly deliveries: DeliveriesRepository,
     private readonly attempts: CallbackAttemptsRepository,
+    private readonly operations: DeliveriesService,
     @Inject(JOB_QUEUE) private readonly queue: JobQueue,
     @Inject(webhookConfig.KEY) private readonly webhooks: WebhookConfig,
   ) {}
 
   async list(query: ListDeliveriesQuery) {
     const limit = query.limit ?? 50;
-    let select = this.db
-      .selectFrom('webhook_deliveries')
-      .select(['id', 'channel_id', 'type', 'event', 'status', 'attempts', 'callback_status', 'last_error', 'created_at', 'updated_at'])
-      .orderBy('created_at', 'desc')
-      .orderBy('id', 'desc')
-      .limit(limit + 1);
-    if (query.status) select = select.where('status', '=', query.status);
-    if (query.type) select = select.where('type', '=', query.type);
-    if (query.event) select = select.where('event', '=', query.event);
-    if (query.since) select = select.where('created_at', '>=', Date.parse(query.since));
-    if (query.until) select = select.where('created_at', '<', Date.parse(query.until));
-    if (query.cursor) {
-      const after = decodeCursor(query.cursor);
-      select = select.where((eb) =>
-        eb.or([eb('created_at', '<', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)])]),
-      );
-    }
-    const rows = await select.execute();
+    const rows = await this.deliveries.list({
+      status: query.status,
+      type: query.type,
+      event: query.event,
+      since: query.since === undefined ? undefined : Date.parse(query.since),
+      until: query.until === undefined ? undefined : Date.parse(query.until),
+      after: query.cursor === undefined ? undefined : decodeCursor(query.cursor),
+      limit,
+    });
     const page = rows.slice(0, limit);
     const last = page.at(-1);
     return {
@@ -60,18 +49,14 @@ export class AdminService {
   }
 
   async stats() {
-    const rows = await this.db
-      .selectFrom('webhook_deliveries')
-      .select(['status', (eb) => eb.fn.countAll<number>().as('count')])
-      .groupBy('status')
-      .execute();
-    return { by_status: Object.fromEntries(rows.map((row) => [row.status, Number(row.count)])) };
+    const rows = await this.deliveries.countByStatus();
+    return { by_status: Object.fromEntries(rows.map((row) => [row.status, row.count])) };
   }
 
   async get(id: string) {
-    const row = await this.db.selectFrom('webhook_deliveries').selectAll().where('id', '=', id).executeTakeFirst();
-    if (!row) throw new NotFoundException(`no delivery ${id}`);
-    const audit = await this.db.selectFrom('admin_audit').selectAll().where('delivery_id', '=', id).orderBy('created_at').execute();
+    const row = await this.deliveries.get(id);
+    if (!row) throw new NotFoundError(`no delivery ${id}`);
+    const [attempts, audit] = await Promise.all([this.attempts.list(id), this.deliveries.auditTrail(id)]);
     return {
       ...row,
       payload: json(row.payload),
@@ -81,49 +66,15 @@ export class AdminService {
       updated_at: iso(row.updated_at),
       completed_at: iso(row.completed_at),
       next_run_at: iso(row.next_run_at),
-      callback_attempts: (await this.attempts.list(id)).map((attempt) => ({ ...attempt, created_at: iso(attempt.created_at) })),
+      callback_attempts: attempts.map((attempt) => ({ ...attempt, created_at: iso(attempt.created_at) })),
       audit: audit.map((entry) => ({ ...entry, created_at: iso(entry.created_at) })),
     };
   }
 
-  /**
-   * Quarantined → validated again under the current configuration, then queued; dead → queued from scratch
-   * (processor and callback run again). Audited, and logged.
-   */
-  async replay(id: string, requestId: string) {
-    const row = await this.db.selectFrom('webhook_deliveries').selectAll().where('id', '=', id).executeTakeFirst();
-    if (!row) throw new NotFoundException(`no delivery ${id}`);
-    if (row.status !== 'quarantined' && row.status !== 'dead') {
-      throw new ConflictException(`only quarantined or dead deliveries can be replayed (this one is ${row.status})`);
-    }
-    const now = Date.now();
-    const reset = { status: 'queued' as const, attempts: 0, next_run_at: now, lease_until: null, lease_token: null, last_error: null, updated_at: now };
-    if (row.status === 'quarantined') {
-      const validation = validateWebhookPayload(normaliseWebhookPayload(parseWebhookJson(row.payload)), this.webhooks.eventTypes);
-      if (!validation.ok) throw new UnprocessableEntityException({ message: 'the delivery is still invalid', errors: validation.errors });
-      const dedupeKey = `${validation.channelId}:${validation.type}`;
-      const taken = await this.db.selectFrom('webhook_deliveries').select('id').where('dedupe_key', '=', dedupeKey).executeTakeFirst();
-      if (taken) throw new ConflictException(`this delivery was received again and accepted as ${taken.id}`);
-      await this.db
-        .updateTable('webhook_deliveries')
-        .set({ ...reset, dedupe_key: dedupeKey, channel_id: validation.channelId, type: validation.type, event: validation.event, validation_errors: null })
-        .where('id', '=', id)
-        .where('status', '=', 'quarantined')
-        .execute();
-    } else {
-      await this.db
-        .updateTable('webhook_deliveries')
-        .set({ ...reset, result: null, callback_status: null, completed_at: null })
-        .where('id', '=', id)
-        .where('status', '=', 'dead')
-        .execute();
-    }
-    await this.db
-      .insertInto('admin_audit')
-      .values({ id: newRowId(), action: 'replay', delivery_id: id, from_status: row.status, request_id: requestId, created_at: now })
-      .execute();
-    await this.queue.enqueue({ deliveryId: id });
-    this.logger.warn(`admin replayed delivery ${id} (was ${row.status}; request ${requestId})`);
-    return { delivery_id: id, status: 'queued', replayed_from: row.status };
+  /** Quarantined (validated again under the current configuration) or dead → queued; see DeliveriesService.replay. */
+  async replay(id: string, requestId: string): Promise<Replayed> {
+    const replayed = await this.operations.replay(id, { eventTypes: this.webhooks.eventTypes, requestId });
+    await this.queue.requeue({ deliveryId: id });
+    return replayed;
   }
 }

@@ -1,16 +1,17 @@
-import { BadRequestException, Inject, Injectable, Logger, NotFoundException } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
-import { ServiceUnavailableError } from '../common/errors';
+import { InvalidRequestError, NotFoundError, ServiceUnavailableError } from '../common/errors';
+import { isJsonObject } from '../common/json';
 import { aiConfig, AiConfig, realtimeConfig, RealtimeConfig } from '../config/configuration';
-import { CallbackAttemptsRepository } from '../event-handlers/callback/callback-attempts.repository';
-import { DeliveriesRepository } from '../webhooks/deliveries.repository';
-import { isJsonObject, normaliseWebhookPayload, parseWebhookJson } from '../webhooks/webhook-envelope';
-import { signSubscriptionToken } from '../realtime/subscription-token';
+import { CallbackAttemptsRepository } from '../deliveries/callback-attempts.repository';
+import { DeliveriesRepository } from '../deliveries/deliveries.repository';
+import { readStoredPayload } from '../deliveries/delivery-payload';
+import { ModelRiverTriggerClient, StartedRequest } from '../modelriver/modelriver-trigger.client';
 import { AiRequestsRepository } from './ai-requests.repository';
-import { AI_REQUEST_STARTED, AiRequestStartedEvent } from './events/ai-request-started.event';
 import { GenerateAnswer, GenerateRequestDto } from './dto/generate-request.dto';
-import { ModelRiverTriggerClient, StartedRequest } from './modelriver-trigger.client';
+import { AI_REQUEST_STARTED, AiRequestStartedEvent } from './events/ai-request-started.event';
 import { deriveRequestStatus, RequestStatus } from './request-status';
+import { signSubscriptionToken } from './subscription-token';
 
 export interface RequestView {
   channel_id: string;
@@ -45,7 +46,7 @@ export class AiService {
   async generate(dto: GenerateRequestDto): Promise<GenerateAnswer> {
     const metadata = dto.metadata ?? {};
     if (Buffer.byteLength(JSON.stringify(metadata)) > this.config.metadataMaxBytes) {
-      throw new BadRequestException(`metadata must be at most ${this.config.metadataMaxBytes} bytes of JSON`);
+      throw new InvalidRequestError(`metadata must be at most ${this.config.metadataMaxBytes} bytes of JSON`);
     }
     const workflow = dto.workflow ?? this.config.defaultWorkflow;
     const started = await this.trigger.start({ workflow, messages: [{ role: 'user', content: dto.prompt }], metadata });
@@ -89,8 +90,8 @@ export class AiService {
 
   /** Direct mode: a fresh ws_token for ModelRiver's browser SDK, relayed from ModelRiver's reconnect endpoint. */
   async reconnect(channelId: string): Promise<Record<string, unknown>> {
-    if (this.realtime.mode !== 'direct') throw new NotFoundException('reconnect is served in direct realtime mode only');
-    if (!(await this.requests.find(channelId))) throw new NotFoundException(`no request with channel_id ${channelId}`);
+    if (this.realtime.mode !== 'direct') throw new NotFoundError('reconnect is served in direct realtime mode only');
+    if (!(await this.requests.find(channelId))) throw new NotFoundError(`no request with channel_id ${channelId}`);
     const fresh = await this.trigger.reconnect(channelId);
     return { channel_id: channelId, ...this.directFields(fresh), project_id: fresh.project_id ?? null };
   }
@@ -99,13 +100,19 @@ export class AiService {
     return { ws_token: upstream.ws_token, websocket_url: upstream.websocket_url, websocket_channel: upstream.websocket_channel };
   }
 
+  /** What ModelRiver last said of a request (the realtime relay hears it first); the status API reads it. */
+  async recordUpstreamStatus(channelId: string, status: string): Promise<void> {
+    await this.requests.setStatus(channelId, status);
+  }
+
+  /** The request as a client sees it: ModelRiver's status, our delivery, its result and callback outcome. */
   async find(channelId: string): Promise<RequestView> {
     const request = await this.requests.find(channelId);
-    if (!request) throw new NotFoundException(`no request with channel_id ${channelId}`);
+    if (!request) throw new NotFoundError(`no request with channel_id ${channelId}`);
     const delivery = await this.deliveries.findForChannel(channelId);
     const attempts = delivery ? await this.attempts.list(delivery.id) : [];
-    const payload = delivery ? normaliseWebhookPayload(parseWebhookJson(delivery.payload)) : undefined;
-    const aiResponse = isJsonObject(payload) && isJsonObject(payload.ai_response) ? payload.ai_response : undefined;
+    const payload = delivery ? readStoredPayload(delivery) : undefined;
+    const aiResponse = payload && isJsonObject(payload.ai_response) ? payload.ai_response : undefined;
     const status = deriveRequestStatus(request.status, delivery);
     const last = attempts.at(-1);
     return {
@@ -114,7 +121,7 @@ export class AiService {
       status,
       created_at: new Date(Number(request.created_at)).toISOString(),
       updated_at: new Date(Math.max(Number(request.updated_at), Number(delivery?.updated_at ?? 0))).toISOString(),
-      ai_data: aiResponse?.data ?? (isJsonObject(payload) ? (payload.data ?? null) : null),
+      ai_data: aiResponse?.data ?? payload?.data ?? null,
       result: parseJson(delivery?.result ?? null),
       callback: delivery ? { status: delivery.callback_status, attempts: attempts.length, last_status_code: last?.status_code ?? null } : null,
       error: status === 'failed' ? (delivery?.last_error ?? 'the request failed upstream') : null,

@@ -1,15 +1,26 @@
 import { STATUS_CODES } from 'node:http';
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import { FastifyReply, FastifyRequest } from 'fastify';
-import { InvalidJsonError, ServiceUnavailableError } from './errors';
+import { ConflictError, InvalidJsonError, InvalidRequestError, NotFoundError, ServiceUnavailableError, UnprocessableError } from './errors';
 import { UpstreamError } from './upstream.error';
 
 interface ErrorBody {
   statusCode: number;
   error: string;
   message: string | string[];
+  /** Every reason, when there are several (validation). */
+  errors?: string[];
   request_id: string;
 }
+
+/** Typed errors of common/errors.ts that are the caller's to fix, and their status. */
+const CLIENT_ERRORS: [new (...args: never[]) => Error, number][] = [
+  [InvalidJsonError, 400],
+  [InvalidRequestError, 400],
+  [NotFoundError, 404],
+  [ConflictError, 409],
+  [UnprocessableError, 422],
+];
 
 /** One place that turns errors into answers; the request id is the correlation id in logs and bodies. */
 @Catch()
@@ -43,8 +54,11 @@ export class AllExceptionsFilter implements ExceptionFilter {
       void reply.status(status).send(body(status, STATUS_CODES[status] ?? 'Error', message));
       return;
     }
-    if (exception instanceof InvalidJsonError) {
-      void reply.status(400).send(body(400, 'Bad Request', exception.message));
+    const clientStatus = CLIENT_ERRORS.find(([type]) => exception instanceof type)?.[1];
+    if (clientStatus !== undefined) {
+      const error = exception as Error;
+      const errors = error instanceof UnprocessableError ? { errors: error.errors } : {};
+      void reply.status(clientStatus).send({ ...body(clientStatus, STATUS_CODES[clientStatus] ?? 'Error', error.message), ...errors });
       return;
     }
     if (exception instanceof ServiceUnavailableError) {

@@ -6,6 +6,32 @@ export class InvalidJsonError extends Error {
   override name = 'InvalidJsonError';
 }
 
+/** The caller's input cannot be used (400). */
+export class InvalidRequestError extends Error {
+  override name = 'InvalidRequestError';
+}
+
+/** The thing asked for does not exist (404). */
+export class NotFoundError extends Error {
+  override name = 'NotFoundError';
+}
+
+/** The request conflicts with the current state, e.g. replaying a delivery that is not dead (409). */
+export class ConflictError extends Error {
+  override name = 'ConflictError';
+}
+
+/** Well-formed, but still not acceptable; `errors` says why, one reason each (422). */
+export class UnprocessableError extends Error {
+  override name = 'UnprocessableError';
+  constructor(
+    message: string,
+    readonly errors: string[],
+  ) {
+    super(message);
+  }
+}
+
 /** Storage or queue cannot take the delivery now; the sender must retry (503 + Retry-After). */
 export class ServiceUnavailableError extends Error {
   override name = 'ServiceUnavailableError';

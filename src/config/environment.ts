@@ -11,7 +11,7 @@ import {
   Min,
   validateSync,
 } from 'class-validator';
-import { SIGNATURE_SCHEMES, SignatureScheme } from '../webhooks/signature-scheme';
+import { SIGNATURE_SCHEMES, SignatureScheme } from './signature-schemes';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];

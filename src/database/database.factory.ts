@@ -5,8 +5,9 @@ import { Kysely, Migrator, PostgresDialect } from 'kysely';
 import { Pool, types } from 'pg';
 import { DatabaseConfig } from '../config/configuration';
 import { Database, Db } from './database.types';
-import { GroupCommitSqliteDialect, GroupCommitSqliteDriver, GroupCommitStats, WriteBarrier } from './group-commit-sqlite.driver';
+import { GroupCommitSqliteDialect, GroupCommitSqliteDriver, GroupCommitStats } from './group-commit-sqlite.driver';
 import { migrationProvider } from './migrations/migrations';
+import { NO_BARRIER, WriteBarrier } from './write-barrier';
 
 export function sqlitePath(url: string): string {
   return resolve(url.slice('sqlite:'.length));
@@ -26,9 +27,6 @@ export interface DatabaseHandles {
   /** SQLite's group-commit counters (PostgreSQL's server groups commits itself: none). */
   commitStats?: GroupCommitStats;
 }
-
-/** PostgreSQL answers a write once it is durable: there is never anything to wait for. */
-const NO_BARRIER: WriteBarrier = { mark: () => 0, synced: () => Promise.resolve() };
 
 function openSqlite(config: DatabaseConfig): DatabaseHandles {
   const file = sqlitePath(config.url);

@@ -1,14 +1,7 @@
 import { Kysely, Selectable } from 'kysely';
 
-export const DELIVERY_STATUSES = [
-  'queued',
-  'processing',
-  'retrying',
-  'completed',
-  'failed',
-  'dead',
-  'quarantined',
-] as const;
+/** queued → processing → completed, or → retrying → … → dead; quarantined: authentic but invalid (replayable). */
+export const DELIVERY_STATUSES = ['queued', 'processing', 'retrying', 'completed', 'dead', 'quarantined'] as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
 
 /** Times are epoch milliseconds: one representation for SQLite and PostgreSQL. */

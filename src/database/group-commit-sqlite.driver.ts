@@ -2,6 +2,7 @@ import { closeSync, fsync, fsyncSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type SqliteDatabase from 'better-sqlite3';
 import { CompiledQuery, DatabaseConnection, Driver, QueryResult, SqliteDialect } from 'kysely';
+import { WriteBarrier } from './write-barrier';
 
 /** A group never grows past this many writes: the commit then happens at once. */
 const MAX_GROUP = 1000;
@@ -34,16 +35,6 @@ interface Waiter {
 
 /** When a caller's promise settles: after its group's commit (and fsync), or as soon as its statement ran. */
 type Answer = 'committed' | 'executed';
-
-/**
- * What background work needs to make its writes durable before it tells the outside world anything:
- * read `mark()` before the work's first write, then `synced(mark)` resolves once everything written since
- * is committed (and on disk in durable mode), or rejects if a commit or fsync failed in between.
- */
-export interface WriteBarrier {
-  mark(): number;
-  synced(since: number): Promise<void>;
-}
 
 /**
  * SQLite on one better-sqlite3 connection, with group commit.

@@ -1,18 +1,20 @@
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
+import { isJsonObject, JsonObject } from '../common/json';
 import { callbackConfig, CallbackConfig, processingConfig, ProcessingConfig } from '../config/configuration';
+import { DeliveryRow } from '../database/database.types';
+import { DeliveriesRepository, SETTLED_CALLBACK_STATUSES } from '../deliveries/deliveries.repository';
+import { readStoredPayload } from '../deliveries/delivery-payload';
+import { AI_GENERATED } from '../deliveries/webhook-payload.dto';
 import { DeliveryJob, DeliveryJobHandler, JOB_QUEUE, JobContext, JobQueue, PermanentJobError } from '../jobs/job-queue.port';
 import { MetricsService } from '../metrics/metrics.service';
-import { DeliveriesRepository, Delivery } from '../webhooks/deliveries.repository';
-import { AI_GENERATED } from '../webhooks/dto/webhook-payload.dto';
-import { isJsonObject, JsonObject, normaliseWebhookPayload, parseWebhookJson } from '../webhooks/webhook-envelope';
-import { CallbackSender, CallbackTarget } from './callback/callback-sender.service';
+import { CallbackSender, CallbackTarget } from './callback-sender.service';
 import { DELIVERY_PROGRESS, DeliveryProgressEvent } from './events/delivery-progress.event';
 import { ModelRiverEvent, toModelRiverEvent } from './events/modelriver-event';
 import { PermanentProcessingError } from './processing.errors';
 import { ProcessorRegistry } from './processor-registry.service';
 
-const toTarget = (delivery: Delivery, event: ModelRiverEvent): CallbackTarget | undefined =>
+const toTarget = (delivery: DeliveryRow, event: ModelRiverEvent): CallbackTarget | undefined =>
   event.type === AI_GENERATED && event.callbackUrl
     ? {
         deliveryId: delivery.id,
@@ -90,8 +92,8 @@ export class DeliveryDispatcher implements DeliveryJobHandler, OnModuleInit {
     if (!delivery || !event) return;
     this.events.emit(DELIVERY_PROGRESS.failed, new DeliveryProgressEvent(event.channelId, delivery.id, undefined, undefined, error.message.slice(0, 500)));
     const target = toTarget(delivery, event);
-    const settled = ['delivered', 'error_sent', 'error_failed', 'refused'];
-    if (!target || (delivery.callback_status !== null && settled.includes(delivery.callback_status))) return;
+    const settled = SETTLED_CALLBACK_STATUSES as readonly (string | null)[];
+    if (!target || settled.includes(delivery.callback_status)) return;
     const sent = await this.callbacks.sendError(target, error.message.slice(0, 500), context);
     if (sent.status !== 'delivered') {
       await this.deliveries.setCallbackStatus(delivery.id, sent.status === 'refused' ? 'refused' : 'error_failed');
@@ -99,8 +101,10 @@ export class DeliveryDispatcher implements DeliveryJobHandler, OnModuleInit {
     this.logger.warn(`delivery ${delivery.id} error callback ${sent.status}`);
   }
 
-  private async process(event: ModelRiverEvent, delivery: Delivery, context: JobContext): Promise<JsonObject> {
-    if (!this.processors.has(event.name)) {
+  private async process(event: ModelRiverEvent, delivery: DeliveryRow, context: JobContext): Promise<JsonObject> {
+    const route = this.processors.route(event.name);
+    if (route === 'pass_through') return event.aiData;
+    if (route === undefined) {
       if (this.processing.unknownEventPolicy === 'reject' && event.type === AI_GENERATED) {
         throw new PermanentJobError(`no processor for event ${event.event ?? event.type}`);
       }
@@ -134,11 +138,13 @@ export class DeliveryDispatcher implements DeliveryJobHandler, OnModuleInit {
   }
 
   /** `claimed`: the row as the queue's claim returned it (see JobContext.claimed); read it when there is none. */
-  private async load(deliveryId: string, claimed?: Delivery): Promise<{ delivery: Delivery; event: ModelRiverEvent }> {
-    const delivery = claimed?.id === deliveryId ? claimed : await this.deliveries.findById(deliveryId);
+  private async load(deliveryId: string, claimed?: DeliveryRow): Promise<{ delivery: DeliveryRow; event: ModelRiverEvent }> {
+    const delivery = claimed ?? (await this.deliveries.findById(deliveryId));
     if (!delivery) throw new PermanentJobError(`delivery ${deliveryId} does not exist`);
-    const payload = normaliseWebhookPayload(parseWebhookJson(delivery.payload));
-    if (!isJsonObject(payload)) throw new PermanentJobError(`delivery ${deliveryId} payload is not an object`);
-    return { delivery, event: toModelRiverEvent(delivery.id, payload) };
+    try {
+      return { delivery, event: toModelRiverEvent(delivery.id, readStoredPayload(delivery)) };
+    } catch (error) {
+      throw new PermanentJobError(`delivery ${deliveryId}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
   }
 }

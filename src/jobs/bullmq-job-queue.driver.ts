@@ -1,17 +1,19 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { Job, Queue, Worker } from 'bullmq';
+import { DelayedError, Job, Queue, WaitingError, Worker } from 'bullmq';
 import IORedis from 'ioredis';
+import { settledWithin } from '../common/settled-within';
 import { queueConfig, QueueConfig, redisConfig, RedisConfig } from '../config/configuration';
 import { WRITE_BARRIER } from '../database/database.module';
-import { WriteBarrier } from '../database/group-commit-sqlite.driver';
+import { WriteBarrier } from '../database/write-barrier';
+import { DeliveryStateRepository } from '../deliveries/delivery-state.repository';
 import { backoffDelay } from './backoff';
-import { DeliveryStateRepository } from './delivery-state.repository';
-import { DeliveryJob, DeliveryJobHandler, JobContext, JobQueue, PermanentJobError } from './job-queue.port';
+import { describeError, outcomePolicy, OutcomePolicy, runClaimed } from './job-outcome.policy';
+import { DeliveryJob, DeliveryJobHandler, JobQueue } from './job-queue.port';
 
 export const QUEUE_NAME = 'modelriver-deliveries';
 const SWEEP_BATCH = 100;
-
-const message = (error: unknown): string => (error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+/** After the grace time, how long aborted runs may take to hand their jobs back before the worker is forced shut. */
+const ABANDON_WAIT_MS = 1000;
 
 /** Refuses a Redis that may evict keys: an evicted job is a lost delivery. */
 export async function checkEvictionPolicy(redis: IORedis, logger: Logger): Promise<void> {
@@ -20,7 +22,7 @@ export async function checkEvictionPolicy(redis: IORedis, logger: Logger): Promi
     const answer = (await redis.config('GET', 'maxmemory-policy')) as string[];
     policy = answer[1];
   } catch (error) {
-    logger.warn(`cannot read Redis maxmemory-policy (${message(error)}); make sure it is noeviction`);
+    logger.warn(`cannot read Redis maxmemory-policy (${describeError(error)}); make sure it is noeviction`);
     return;
   }
   if (policy !== 'noeviction') {
@@ -31,8 +33,15 @@ export async function checkEvictionPolicy(redis: IORedis, logger: Logger): Promi
 /**
  * The scale profile's queue: BullMQ on Redis, one job per delivery (jobId = delivery id, so enqueueing twice
  * is harmless). The producer fails fast (no offline queue), so intake answers 503 while Redis is down; the
- * worker connection retries forever. Stalled jobs (a dead worker) return to the queue after the lock expires;
- * a sweeper re-enqueues rows whose job Redis lost.
+ * worker connection retries forever.
+ *
+ * BullMQ carries the job and its lock; the delivery row decides its fate. Every run claims the row
+ * (attempts + 1, a fencing token), so crashes count as attempts even though BullMQ's attemptsMade does not
+ * count stalls, and a run whose job was handed to another worker can change nothing. The outcome policy
+ * (job-outcome.policy.ts) is the embedded driver's: a retry moves the job to BullMQ's delayed set, a release
+ * (shutdown) back to waiting, and a dead delivery completes its job, so BullMQ itself never fails one. A
+ * stalled job (dead worker) returns to the queue once its lock expires; a sweeper re-enqueues rows whose job
+ * Redis lost, and re-runs jobs BullMQ failed on its own (the claim count ends them if they keep failing).
  */
 @Injectable()
 export class BullMqJobQueue implements JobQueue {
@@ -44,14 +53,18 @@ export class BullMqJobQueue implements JobQueue {
   private worker?: Worker;
   private sweeper?: NodeJS.Timeout;
   private readonly draining = new AbortController();
-  private readonly running = new Map<string, AbortController>();
+  private readonly running = new Map<string, { abort: AbortController; done: Promise<unknown> }>();
+  private readonly policy: OutcomePolicy;
+  private stopped?: Promise<void>;
 
   constructor(
     @Inject(queueConfig.KEY) private readonly config: QueueConfig,
     @Inject(redisConfig.KEY) private readonly redis: RedisConfig,
     private readonly state: DeliveryStateRepository,
     @Inject(WRITE_BARRIER) private readonly barrier: WriteBarrier,
-  ) {}
+  ) {
+    this.policy = outcomePolicy(config);
+  }
 
   setHandler(handler: DeliveryJobHandler): void {
     if (this.handler) throw new Error('JobQueue already has a handler: exactly one may process deliveries');
@@ -70,8 +83,9 @@ export class BullMqJobQueue implements JobQueue {
     this.queue = new Queue(QUEUE_NAME, {
       connection: this.producer,
       defaultJobOptions: {
+        // Our runs never fail a job (see process); these attempts cover only infrastructure errors around a
+        // run (the database down during the claim), with the same backoff with jitter.
         attempts: this.config.maxAttempts,
-        // The same backoff with jitter as the embedded driver (see settings.backoffStrategy).
         backoff: { type: 'custom' },
         removeOnComplete: { age: 24 * 3600 },
         removeOnFail: { age: 7 * 24 * 3600 },
@@ -80,15 +94,17 @@ export class BullMqJobQueue implements JobQueue {
     this.queue.on('error', () => undefined);
     this.workerConnection = new IORedis(this.redis.url!, { maxRetriesPerRequest: null });
     this.workerConnection.on('error', () => undefined);
-    this.worker = new Worker(QUEUE_NAME, (job: Job<DeliveryJob>) => this.process(job), {
+    this.worker = new Worker(QUEUE_NAME, (job: Job<DeliveryJob>, token?: string) => this.process(job, token), {
       connection: this.workerConnection,
       concurrency: this.config.concurrency,
       lockDuration: this.config.leaseMs,
       stalledInterval: Math.max(500, Math.floor(this.config.leaseMs / 2)),
-      maxStalledCount: this.config.maxAttempts,
-      settings: { backoffStrategy: (attemptsMade: number) => backoffDelay(attemptsMade, { baseMs: this.config.backoffBaseMs, maxMs: this.config.backoffMaxMs }) },
+      // The claim count ends a job whose worker keeps dying (after maxAttempts claims, one more takes the error
+      // path): BullMQ must not fail it first, or the error callback would never be sent.
+      maxStalledCount: this.config.maxAttempts + 1,
+      settings: { backoffStrategy: (attemptsMade: number) => backoffDelay(attemptsMade, this.policy) },
     });
-    this.worker.on('error', (error) => this.logger.warn(`worker: ${message(error)}`));
+    this.worker.on('error', (error) => this.logger.warn(`worker: ${describeError(error)}`));
     this.sweeper = setInterval(() => void this.sweep(), Math.max(1000, this.config.pollIntervalMs * 10));
     this.sweeper.unref();
   }
@@ -99,7 +115,7 @@ export class BullMqJobQueue implements JobQueue {
       await this.producer!.ping();
       return { ok: this.worker.isRunning(), detail: `BullMQ worker running, Redis answers` };
     } catch (error) {
-      return { ok: false, detail: `Redis: ${message(error)}` };
+      return { ok: false, detail: `Redis: ${describeError(error)}` };
     }
   }
 
@@ -108,16 +124,31 @@ export class BullMqJobQueue implements JobQueue {
     await this.queue.add('delivery', job, { jobId: job.deliveryId });
   }
 
-  async stop(): Promise<void> {
+  /** A finished delivery's job is kept a while (removeOnComplete), and adding it again would be a no-op: rerun it. */
+  async requeue(job: DeliveryJob): Promise<void> {
+    if (!this.queue) throw new Error('queue not started');
+    const existing = await this.queue.getJob(job.deliveryId);
+    const state = existing ? await existing.getState() : 'missing';
+    if (state === 'missing') await this.enqueue(job);
+    else if (state === 'completed' || state === 'failed') await existing!.retry(state);
+    // waiting, delayed or active: it runs (again) anyway, and its claim reads the reset row
+  }
+
+  stop(): Promise<void> {
+    this.stopped ??= this.shutdown();
+    return this.stopped;
+  }
+
+  private async shutdown(): Promise<void> {
     this.draining.abort();
     clearInterval(this.sweeper);
     if (this.worker) {
-      let graceTimer: NodeJS.Timeout | undefined;
+      // close() stops fetching and waits for running jobs; past the grace time they are aborted, hand their
+      // jobs back (release), and only then is the worker forced shut.
       const closed = this.worker.close();
-      await Promise.race([closed, new Promise((resolve) => (graceTimer = setTimeout(resolve, this.config.shutdownGraceMs)))]);
-      clearTimeout(graceTimer);
-      // Past the grace time: abandon what still runs; its lock expires and another worker takes it.
-      for (const abort of this.running.values()) abort.abort();
+      await settledWithin([closed], this.config.shutdownGraceMs);
+      for (const { abort } of this.running.values()) abort.abort();
+      await settledWithin([closed, ...[...this.running.values()].map((run) => run.done)], ABANDON_WAIT_MS);
       await this.worker.close(true).catch(() => undefined);
     }
     await this.queue?.close().catch(() => undefined);
@@ -125,63 +156,59 @@ export class BullMqJobQueue implements JobQueue {
     for (const connection of [this.producer, this.workerConnection]) await connection?.quit().catch(() => undefined);
   }
 
-  private async process(job: Job<DeliveryJob>): Promise<void> {
-    const handler = this.handler!;
+  private async process(job: Job<DeliveryJob>, token?: string): Promise<void> {
     const { deliveryId } = job.data;
-    const attempt = job.attemptsMade + 1;
-    const abort = new AbortController();
-    this.running.set(deliveryId, abort);
     const mark = this.barrier.mark();
-    const context: JobContext = {
-      attempt,
-      maxAttempts: this.config.maxAttempts,
+    const claim = await this.state.claim(deliveryId, Date.now());
+    if (!claim) return; // finished already: a duplicate job, or one the sweeper re-added
+    const abort = new AbortController();
+    const run = runClaimed(this.handler!, claim, this.state, {
+      policy: this.policy,
       draining: this.draining.signal,
       signal: abort.signal,
       persisted: () => this.barrier.synced(mark),
-    };
+      logger: this.logger,
+    });
+    this.running.set(deliveryId, { abort, done: run });
     try {
-      context.claimed = await this.state.processing(deliveryId, attempt);
-      await handler.handle({ deliveryId }, context);
-      await this.state.completed(deliveryId);
-    } catch (error) {
-      const cause = error instanceof Error ? error : new Error(String(error));
-      const final = cause instanceof PermanentJobError || attempt >= this.config.maxAttempts;
-      if (!final || (this.draining.signal.aborted && !(cause instanceof PermanentJobError))) {
-        const delay = backoffDelay(attempt, { baseMs: this.config.backoffBaseMs, maxMs: this.config.backoffMaxMs });
-        await this.state.retrying(deliveryId, message(cause), Date.now() + delay).catch(() => undefined);
-        this.logger.warn(`delivery ${deliveryId} attempt ${attempt} failed: ${message(cause)}`);
-        throw cause; // BullMQ schedules the retry
+      const outcome = await run;
+      // The row says what happens next; BullMQ is told without counting a failed attempt of its own.
+      if (outcome.kind === 'retry') {
+        await job.moveToDelayed(outcome.runAt, token);
+        throw new DelayedError();
       }
-      this.logger.error(`delivery ${deliveryId} failed for good after attempt ${attempt}: ${message(cause)}`);
-      try {
-        await handler.onDead({ deliveryId }, cause, context);
-      } catch (deadError) {
-        this.logger.error(`delivery ${deliveryId} error path failed: ${message(deadError)}`);
+      if (outcome.kind === 'release') {
+        await job.moveToWait(token);
+        throw new WaitingError();
       }
-      await this.state.dead(deliveryId, message(cause));
     } finally {
       this.running.delete(deliveryId);
     }
   }
 
-  /** Re-creates jobs Redis lost (restart without persistence, eviction) and revives ones it failed on its own. */
+  /**
+   * Re-creates jobs Redis lost (restart without persistence, eviction) and re-runs jobs that finished while
+   * their delivery did not (BullMQ failed one on its own; a replay whose requeue did not happen).
+   */
   private async sweep(): Promise<void> {
     if (!this.queue || this.draining.signal.aborted) return;
     try {
-      // Only jobs missing from Redis (or failed outside our handler) are touched, so a short floor is safe.
+      // Only rows whose job is missing from Redis (or failed outside our runs) are touched; a running job's
+      // lock keeps it active, so a short floor is safe.
       const before = Date.now() - Math.max(5000, this.config.leaseMs * 3);
       for (const id of await this.state.stale(before, SWEEP_BATCH)) {
         const job = await this.queue.getJob(id);
-        if (!job) {
+        const state = job ? await job.getState() : 'missing';
+        if (state === 'missing') {
           await this.queue.add('delivery', { deliveryId: id }, { jobId: id });
           this.logger.warn(`re-enqueued delivery ${id}: its job was missing from Redis`);
-        } else if (await job.isFailed()) {
-          await job.retry();
-          this.logger.warn(`revived delivery ${id}: BullMQ had failed it outside our handler`);
+        } else if (state === 'completed' || state === 'failed') {
+          await job!.retry(state);
+          this.logger.warn(`re-ran delivery ${id}: its job had ${state} while the delivery had not`);
         }
       }
     } catch (error) {
-      this.logger.warn(`sweep failed: ${message(error)}`);
+      this.logger.warn(`sweep failed: ${describeError(error)}`);
     }
   }
 }

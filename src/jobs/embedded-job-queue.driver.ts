@@ -1,13 +1,14 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { settledWithin } from '../common/settled-within';
 import { queueConfig, QueueConfig } from '../config/configuration';
 import { WRITE_BARRIER } from '../database/database.module';
-import { WriteBarrier } from '../database/group-commit-sqlite.driver';
-import { backoffDelay } from './backoff';
-import { ClaimedJob, EmbeddedQueueRepository } from './embedded-queue.repository';
-import { DeliveryJob, DeliveryJobHandler, JobContext, JobQueue, PermanentJobError } from './job-queue.port';
+import { WriteBarrier } from '../database/write-barrier';
+import { ClaimedDelivery, DeliveryStateRepository } from '../deliveries/delivery-state.repository';
+import { describeError, outcomePolicy, OutcomePolicy, runClaimed } from './job-outcome.policy';
+import { DeliveryJob, DeliveryJobHandler, JobQueue } from './job-queue.port';
 
-const errorMessage = (error: unknown): string =>
-  error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+/** After the grace time, how long an aborted run may take to release itself before stop() releases it. */
+const ABANDON_WAIT_MS = 1000;
 
 /**
  * Durable in-process queue over the deliveries table. Enqueue wakes the worker at once (no polling delay on
@@ -23,7 +24,7 @@ const errorMessage = (error: unknown): string =>
 export class EmbeddedJobQueue implements JobQueue {
   private readonly logger = new Logger(EmbeddedJobQueue.name);
   private handler?: DeliveryJobHandler;
-  private readonly running = new Map<string, { job: ClaimedJob; done: Promise<void>; abort: AbortController }>();
+  private readonly running = new Map<string, { job: ClaimedDelivery; done: Promise<void>; abort: AbortController }>();
   private started = false;
   private stopping = false;
   private pumping = false;
@@ -38,12 +39,16 @@ export class EmbeddedJobQueue implements JobQueue {
   private timer?: NodeJS.Timeout;
   private timerAt = Infinity;
   private readonly draining = new AbortController();
+  private readonly policy: OutcomePolicy;
+  private stopped?: Promise<void>;
 
   constructor(
-    private readonly store: EmbeddedQueueRepository,
+    private readonly store: DeliveryStateRepository,
     @Inject(queueConfig.KEY) private readonly config: QueueConfig,
     @Inject(WRITE_BARRIER) private readonly barrier: WriteBarrier,
-  ) {}
+  ) {
+    this.policy = outcomePolicy(config);
+  }
 
   setHandler(handler: DeliveryJobHandler): void {
     if (this.handler) throw new Error('JobQueue already has a handler: exactly one may process deliveries');
@@ -55,6 +60,11 @@ export class EmbeddedJobQueue implements JobQueue {
     this.backlog = true;
     this.wake();
     return Promise.resolve();
+  }
+
+  /** The row was reset to queued: waking the worker is all it takes. */
+  requeue(job: DeliveryJob): Promise<void> {
+    return this.enqueue(job);
   }
 
   async start(): Promise<void> {
@@ -72,22 +82,25 @@ export class EmbeddedJobQueue implements JobQueue {
     return Promise.resolve({ ok, detail: ok ? `embedded worker running ${this.running.size} jobs` : 'embedded worker not running' });
   }
 
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
+    this.stopped ??= this.shutdown();
+    return this.stopped;
+  }
+
+  private async shutdown(): Promise<void> {
     this.stopping = true;
     this.draining.abort();
     clearTimeout(this.timer);
     await this.pumped; // a claim in flight either launches its jobs (awaited below) or hands them back
     if (this.running.size === 0) return;
     this.logger.log(`waiting up to ${this.config.shutdownGraceMs} ms for ${this.running.size} running jobs`);
-    let graceTimer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.allSettled([...this.running.values()].map((entry) => entry.done)),
-      new Promise((resolve) => (graceTimer = setTimeout(resolve, this.config.shutdownGraceMs))),
-    ]);
-    clearTimeout(graceTimer);
+    await settledWithin([...this.running.values()].map((entry) => entry.done), this.config.shutdownGraceMs);
+    // Past the grace time: abandon what still runs. An aborted run releases itself (runJob: shutdown means
+    // release); one that does not settle soon is released here, its later writes fenced out by the token.
+    for (const { abort } of this.running.values()) abort.abort();
+    await settledWithin([...this.running.values()].map((entry) => entry.done), ABANDON_WAIT_MS);
     const now = Date.now();
-    for (const { job, abort } of this.running.values()) {
-      abort.abort();
+    for (const { job } of this.running.values()) {
       await this.store.release(job, now);
       this.logger.warn(`released delivery ${job.deliveryId} unfinished; it runs again on the next start`);
     }
@@ -117,7 +130,7 @@ export class EmbeddedJobQueue implements JobQueue {
           // Cleared before the claim: an enqueue while it runs sets it again (and asks for another round).
           this.backlog = false;
           const mark = this.barrier.mark(); // the claim is each job's first write
-          const jobs = await this.store.claim(Date.now(), this.config.leaseMs, free, expiredLeases);
+          const jobs = await this.store.claimDue(Date.now(), this.config.leaseMs, free, expiredLeases);
           if (this.stopping) {
             for (const job of jobs) await this.store.release(job, Date.now());
             break;
@@ -133,7 +146,7 @@ export class EmbeddedJobQueue implements JobQueue {
       } while (this.pumpAgain && !this.stopping);
       this.arm(Date.now() + this.config.pollIntervalMs);
     } catch (error) {
-      this.logger.error(`claiming jobs failed: ${errorMessage(error)}`);
+      this.logger.error(`claiming jobs failed: ${describeError(error)}`);
       this.arm(Date.now() + this.config.pollIntervalMs * 4);
     } finally {
       this.pumping = false;
@@ -154,10 +167,10 @@ export class EmbeddedJobQueue implements JobQueue {
     this.timer.unref();
   }
 
-  private launch(job: ClaimedJob, mark: number): void {
+  private launch(job: ClaimedDelivery, mark: number): void {
     const abort = new AbortController();
     const done = this.run(job, abort.signal, mark)
-      .catch((error: unknown) => this.logger.error(`delivery ${job.deliveryId} run failed: ${errorMessage(error)}`))
+      .catch((error: unknown) => this.logger.error(`delivery ${job.deliveryId} run failed: ${describeError(error)}`))
       .finally(() => {
         this.running.delete(job.deliveryId);
         if (this.backlog) this.wake();
@@ -165,54 +178,21 @@ export class EmbeddedJobQueue implements JobQueue {
     this.running.set(job.deliveryId, { job, done, abort });
   }
 
-  private async run(job: ClaimedJob, signal: AbortSignal, mark: number): Promise<void> {
-    const handler = this.handler!;
-    const context: JobContext = {
-      attempt: job.attempt,
-      maxAttempts: this.config.maxAttempts,
-      draining: this.draining.signal,
-      signal,
-      persisted: () => this.barrier.synced(mark),
-      claimed: job.row,
-    };
-    const deliveryJob = { deliveryId: job.deliveryId };
+  private async run(job: ClaimedDelivery, signal: AbortSignal, mark: number): Promise<void> {
     const renew = setInterval(
       () => void this.store.extendLease(job, Date.now() + this.config.leaseMs).catch(() => undefined),
       Math.max(50, Math.floor(this.config.leaseMs / 3)),
     );
     try {
-      if (job.attempt > context.maxAttempts) {
-        // Crashes used up the attempts before any run could finish: take the error path now.
-        throw new PermanentJobError(`gave up after ${job.attempt - 1} interrupted attempts`);
-      }
-      await handler.handle(deliveryJob, context);
-      await this.store.complete(job, Date.now());
-    } catch (error) {
-      const cause = error instanceof Error ? error : new Error(String(error));
-      if (this.stopping && !(cause instanceof PermanentJobError)) {
-        // Interrupted by shutdown, not failed: runnable again at once on the next start.
-        await this.store.release(job, Date.now());
-        return;
-      }
-      const final = cause instanceof PermanentJobError || job.attempt >= context.maxAttempts;
-      if (!final) {
-        const delay = backoffDelay(job.attempt, {
-          baseMs: this.config.backoffBaseMs,
-          maxMs: this.config.backoffMaxMs,
-        });
-        this.logger.warn(`delivery ${job.deliveryId} attempt ${job.attempt} failed, retry in ${delay} ms: ${errorMessage(cause)}`);
-        const runAt = Date.now() + delay;
-        await this.store.retryAt(job, runAt, errorMessage(cause), Date.now());
-        this.arm(runAt);
-        return;
-      }
-      this.logger.error(`delivery ${job.deliveryId} failed for good after attempt ${job.attempt}: ${errorMessage(cause)}`);
-      try {
-        await handler.onDead(deliveryJob, cause, context);
-      } catch (deadError) {
-        this.logger.error(`delivery ${job.deliveryId} error path failed: ${errorMessage(deadError)}`);
-      }
-      await this.store.markDead(job, errorMessage(cause), Date.now());
+      const outcome = await runClaimed(this.handler!, job, this.store, {
+        policy: this.policy,
+        draining: this.draining.signal,
+        signal,
+        persisted: () => this.barrier.synced(mark),
+        logger: this.logger,
+      });
+      // This process makes every embedded row due (one process per database file): wake for the retry.
+      if (outcome.kind === 'retry') this.arm(outcome.runAt);
     } finally {
       clearInterval(renew);
     }

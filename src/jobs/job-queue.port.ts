@@ -1,8 +1,9 @@
 /**
  * The seam between intake and processing. The embedded driver keeps jobs in the deliveries table; the
- * scale driver keeps them in BullMQ. Both give the same guarantees, proven by one contract suite:
- * a job enqueued after its delivery is stored runs at least once, retries back off, and a job that keeps
- * failing ends dead after `maxAttempts`, with `onDead` called before it is marked so.
+ * scale driver keeps them in BullMQ. Both run a job the same way (job-outcome.policy.ts) and give the same
+ * guarantees, proven by one contract suite: a job enqueued after its delivery is stored runs at least once,
+ * retries back off, shutdown releases what is unfinished, and a job that keeps failing (or whose worker keeps
+ * dying) ends dead after `maxAttempts` claims, with `onDead` called once before it is marked so.
  */
 import { DeliveryRow } from '../database/database.types';
 
@@ -27,10 +28,10 @@ export interface JobContext {
    */
   persisted(): Promise<void>;
   /**
-   * The delivery row as this run's claim left it, when the queue read it back anyway (one statement fewer for
-   * the handler). A snapshot from before `handle` ran: `onDead` must read the row again.
+   * The delivery row as this run's claim left it (the claim reads it back anyway: one statement fewer for the
+   * handler). A snapshot from before `handle` ran: `onDead` must read the row again.
    */
-  claimed?: DeliveryRow;
+  claimed: DeliveryRow;
 }
 
 export interface DeliveryJobHandler {
@@ -43,6 +44,8 @@ export interface DeliveryJobHandler {
 export interface JobQueue {
   /** Makes a stored delivery runnable; idempotent per delivery id. */
   enqueue(job: DeliveryJob): Promise<void>;
+  /** Makes a delivery that had finished runnable again (an operator's replay reset its row first). */
+  requeue(job: DeliveryJob): Promise<void>;
   /** Exactly one handler; the queue refuses to start without one. */
   setHandler(handler: DeliveryJobHandler): void;
   start(): Promise<void>;

@@ -1,15 +1,8 @@
-import {
-  BeforeApplicationShutdown,
-  Global,
-  Inject,
-  Module,
-  OnApplicationBootstrap,
-} from '@nestjs/common';
+import { BeforeApplicationShutdown, Global, Inject, Module, OnApplicationBootstrap } from '@nestjs/common';
 import { redisConfig, RedisConfig } from '../config/configuration';
+import { DeliveriesModule } from '../deliveries/deliveries.module';
 import { BullMqJobQueue } from './bullmq-job-queue.driver';
-import { DeliveryStateRepository } from './delivery-state.repository';
 import { EmbeddedJobQueue } from './embedded-job-queue.driver';
-import { EmbeddedQueueRepository } from './embedded-queue.repository';
 import { JOB_QUEUE, JobQueue } from './job-queue.port';
 
 /**
@@ -18,10 +11,9 @@ import { JOB_QUEUE, JobQueue } from './job-queue.port';
  */
 @Global()
 @Module({
+  imports: [DeliveriesModule],
   providers: [
-    EmbeddedQueueRepository,
     EmbeddedJobQueue,
-    DeliveryStateRepository,
     BullMqJobQueue,
     {
       provide: JOB_QUEUE,

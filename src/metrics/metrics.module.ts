@@ -1,7 +1,8 @@
 import { Global, Module } from '@nestjs/common';
+import { DeliveriesModule } from '../deliveries/deliveries.module';
 import { MetricsController } from './metrics.controller';
 import { MetricsService } from './metrics.service';
 
 @Global()
-@Module({ providers: [MetricsService], controllers: [MetricsController], exports: [MetricsService] })
+@Module({ imports: [DeliveriesModule], providers: [MetricsService], controllers: [MetricsController], exports: [MetricsService] })
 export class MetricsModule {}

@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { DatabaseHandles } from '../database/database.factory';
 import { DATABASE_HANDLES } from '../database/database.module';
+import { DeliveriesRepository, UNFINISHED_STATUSES } from '../deliveries/deliveries.repository';
 
 export type RejectReason = 'signature' | 'size' | 'content_type' | 'json' | 'draining' | 'storage';
 
@@ -57,7 +58,7 @@ export class MetricsService {
     registers: [this.registry],
   });
 
-  constructor(@Inject(DATABASE_HANDLES) { db: database, commitStats: commits }: DatabaseHandles) {
+  constructor(@Inject(DATABASE_HANDLES) { commitStats: commits }: DatabaseHandles, deliveries: DeliveriesRepository) {
     collectDefaultMetrics({ register: this.registry });
     // prom-client collects each metric as it serializes it, in registration order: the one query that feeds
     // all three database gauges hangs on the first of them, so none is ever a scrape behind.
@@ -67,19 +68,16 @@ export class MetricsService {
       labelNames: ['status'] as const,
       registers: [this.registry],
       async collect() {
-        const rows = await database
-          .selectFrom('webhook_deliveries')
-          .select(['status', (eb) => eb.fn.countAll<number>().as('count'), (eb) => eb.fn.min('created_at').as('oldest')])
-          .groupBy('status')
-          .execute();
+        const rows = await deliveries.countByStatus();
+        const unfinished: readonly string[] = UNFINISHED_STATUSES;
         let waiting = 0;
         let oldestAt = Infinity;
         byStatus.reset();
         for (const row of rows) {
-          byStatus.set({ status: row.status }, Number(row.count));
-          if (['queued', 'retrying', 'processing'].includes(row.status)) {
-            waiting += Number(row.count);
-            oldestAt = Math.min(oldestAt, Number(row.oldest));
+          byStatus.set({ status: row.status }, row.count);
+          if (unfinished.includes(row.status)) {
+            waiting += row.count;
+            oldestAt = Math.min(oldestAt, row.oldestAt);
           }
         }
         depth.set(waiting);

@@ -12,8 +12,9 @@ import { Namespace, Socket } from 'socket.io';
 import { AiService } from '../ai/ai.service';
 import { realtimeConfig, RealtimeConfig } from '../config/configuration';
 import { MetricsService } from '../metrics/metrics.service';
-import { ChannelState, ChannelStateStore } from './channel-state.store';
-import { verifySubscriptionToken } from './subscription-token';
+import { ChannelStateStore } from './channel-state.store';
+import { AiClientEvents, AiEventPayload, AiServerEventName, AiServerEvents } from './realtime-events';
+import { verifySubscriptionToken } from '../ai/subscription-token';
 
 export const SUBSCRIBER_LEFT = 'realtime.subscriber.left';
 export const AI_NAMESPACE = '/ai';
@@ -31,7 +32,7 @@ const channelOf = (roomName: string) => (roomName.startsWith('channel:') ? roomN
 @WebSocketGateway({ namespace: AI_NAMESPACE })
 export class AiGateway implements OnGatewayConnection {
   private readonly logger = new Logger(AiGateway.name);
-  @WebSocketServer() private readonly server: Namespace;
+  @WebSocketServer() private readonly server: Namespace<AiClientEvents, AiServerEvents>;
 
   constructor(
     @Inject(realtimeConfig.KEY) private readonly config: RealtimeConfig,
@@ -41,7 +42,7 @@ export class AiGateway implements OnGatewayConnection {
     private readonly metrics: MetricsService,
   ) {}
 
-  handleConnection(socket: Socket): void {
+  handleConnection(socket: Socket<AiClientEvents, AiServerEvents>): void {
     this.metrics.socketConnections.inc();
     socket.on('disconnecting', () => {
       this.metrics.socketConnections.dec();
@@ -85,8 +86,8 @@ export class AiGateway implements OnGatewayConnection {
     return { ok: true };
   }
 
-  emit(channelId: string, event: string, payload: ChannelState | Record<string, unknown>): void {
-    this.server.to(room(channelId)).emit(event, payload);
+  emit<E extends AiServerEventName>(channelId: string, event: E, payload: AiEventPayload<E>): void {
+    this.server.to(room(channelId)).emit(event, ...([payload] as Parameters<AiServerEvents[E]>));
   }
 
   /** Subscribers on every instance (the Redis adapter asks the others). */

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import IORedis from 'ioredis';
 import { realtimeConfig, RealtimeConfig, redisConfig, RedisConfig } from '../config/configuration';
 
@@ -24,19 +24,21 @@ const MAX_CHANNELS = 50_000;
  * `seq` must still only grow.
  */
 @Injectable()
-export class ChannelStateStore implements OnApplicationShutdown {
+export class ChannelStateStore implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(ChannelStateStore.name);
   private readonly memory = new Map<string, { state: ChannelState; expiresAt: number }>();
-  private readonly redis?: IORedis;
+  private redis?: IORedis;
 
   constructor(
     @Inject(realtimeConfig.KEY) private readonly config: RealtimeConfig,
-    @Inject(redisConfig.KEY) redis: RedisConfig,
-  ) {
-    if (redis.url) {
-      this.redis = new IORedis(redis.url, { maxRetriesPerRequest: 1, lazyConnect: false });
-      this.redis.on('error', (error: Error) => this.logger.warn(`channel state redis: ${error.message}`));
-    }
+    @Inject(redisConfig.KEY) private readonly redisSettings: RedisConfig,
+  ) {}
+
+  /** The scale profile keeps channel state in Redis; the connection opens with the app, not with the object. */
+  onModuleInit(): void {
+    if (!this.redisSettings.url) return;
+    this.redis = new IORedis(this.redisSettings.url, { maxRetriesPerRequest: 1 });
+    this.redis.on('error', (error: Error) => this.logger.warn(`channel state redis: ${error.message}`));
   }
 
   async get(channelId: string): Promise<ChannelState | undefined> {

@@ -1,16 +1,15 @@
 import { Module } from '@nestjs/common';
 import { AiModule } from '../ai/ai.module';
-import { DemoController } from '../demo/demo.controller';
+import { ModelRiverModule } from '../modelriver/modelriver.module';
 import { AiGateway } from './ai.gateway';
 import { ChannelStateStore } from './channel-state.store';
 import { RealtimeListener } from './realtime.listener';
 import { RealtimePublisher } from './realtime.publisher';
 import { UpstreamRelay } from './upstream-relay.service';
 
+/** Live events for browsers: the socket.io gateway, ModelRiver's Phoenix channel relayed, and our own progress. */
 @Module({
-  imports: [AiModule],
-  // The demo page is the gateway's first client.
-  controllers: [DemoController],
+  imports: [AiModule, ModelRiverModule],
   providers: [ChannelStateStore, AiGateway, RealtimePublisher, UpstreamRelay, RealtimeListener],
 })
 export class RealtimeModule {}

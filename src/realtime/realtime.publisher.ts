@@ -1,7 +1,8 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { JsonObject } from '../webhooks/webhook-envelope';
+import { JsonObject } from '../common/json';
 import { AiGateway } from './ai.gateway';
 import { ChannelStateStore, StateChange } from './channel-state.store';
+import { AiEventBody, AiEventPayload, AiServerEventName } from './realtime-events';
 
 /** Publishes a channel's events to its subscribers, each with the channel's next sequence number and server time (`at`). */
 @Injectable()
@@ -13,7 +14,7 @@ export class RealtimePublisher {
     private readonly states: ChannelStateStore,
   ) {}
 
-  upstreamResponse(channelId: string, response: Record<string, unknown>): Promise<void> {
+  upstreamResponse(channelId: string, response: JsonObject): Promise<void> {
     const status = typeof response.status === 'string' ? response.status : undefined;
     return this.publish(channelId, 'ai:response', { status, last_response: response }, response);
   }
@@ -40,10 +41,11 @@ export class RealtimePublisher {
   }
 
   /** Never throws: a lost live event is recovered by the subscriber's replay or by polling. */
-  private async publish(channelId: string, event: string, change: StateChange, body: Record<string, unknown>): Promise<void> {
+  private async publish<E extends AiServerEventName>(channelId: string, event: E, change: StateChange, body: AiEventBody<E>): Promise<void> {
     try {
       const state = await this.states.advance(channelId, change);
-      this.gateway.emit(channelId, event, { ...body, channel_id: channelId, seq: state.seq, at: state.updated_at });
+      const payload = { ...body, channel_id: channelId, seq: state.seq, at: state.updated_at } as AiEventPayload<E>;
+      this.gateway.emit(channelId, event, payload);
     } catch (error) {
       this.logger.warn(`could not publish ${event} for channel ${channelId}: ${error instanceof Error ? error.message : String(error)}`);
     }

@@ -1,10 +1,10 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { Channel, Socket } from 'phoenix';
 import { WebSocket } from 'ws';
-import { AiRequestsRepository } from '../ai/ai-requests.repository';
-import { ModelRiverTriggerClient } from '../ai/modelriver-trigger.client';
+import { AiService } from '../ai/ai.service';
 import { realtimeConfig, RealtimeConfig } from '../config/configuration';
 import { MetricsService } from '../metrics/metrics.service';
+import { ModelRiverTriggerClient } from '../modelriver/modelriver-trigger.client';
 import { AiGateway } from './ai.gateway';
 import { RealtimePublisher } from './realtime.publisher';
 
@@ -31,7 +31,7 @@ interface Upstream {
   linger?: NodeJS.Timeout;
 }
 
-/** PROTOCOL.md §5: append /socket unless the URL ends with it; the Phoenix client appends /websocket. */
+/** docs/protocol.md §5: append /socket unless the URL ends with it; the Phoenix client appends /websocket. */
 export const socketEndpoint = (websocketUrl: string) =>
   websocketUrl.replace(/\/+$/, '').endsWith('/socket') ? websocketUrl.replace(/\/+$/, '') : `${websocketUrl.replace(/\/+$/, '')}/socket`;
 
@@ -52,7 +52,7 @@ export class UpstreamRelay implements OnApplicationShutdown {
     private readonly publisher: RealtimePublisher,
     private readonly gateway: AiGateway,
     private readonly trigger: ModelRiverTriggerClient,
-    private readonly requests: AiRequestsRepository,
+    private readonly requests: AiService,
     private readonly metrics: MetricsService,
   ) {}
 
@@ -134,7 +134,7 @@ export class UpstreamRelay implements OnApplicationShutdown {
     const status = typeof payload?.status === 'string' ? payload.status : undefined;
     void this.publisher.upstreamResponse(upstream.channelId, payload);
     if (status === 'ai_generated') {
-      void this.requests.setStatus(upstream.channelId, 'ai_generated').catch(() => undefined);
+      void this.requests.recordUpstreamStatus(upstream.channelId, 'ai_generated').catch(() => undefined);
     }
     if (status && TERMINAL.has(status)) this.close(upstream, `terminal status ${status}`);
   }

@@ -1,11 +1,11 @@
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
-import { SignatureScheme, SIGNATURE_SCHEMES } from '../webhooks/signature-scheme';
-import { signWebhook } from '../webhooks/webhook-signature.verifier';
+import { SignatureScheme, SIGNATURE_SCHEMES } from '../config/signature-schemes';
+import { signWebhook } from './webhook-signer';
 import { PhoenixChannelServer } from './phoenix-channel.server';
 import { generate, SANDBOX_WORKFLOWS, SandboxWorkflow, usage } from './sandbox-generator';
 
-/** ModelRiver's webhook retry schedule (PROTOCOL.md §3), in seconds after the first attempt. */
+/** ModelRiver's webhook retry schedule (docs/protocol.md §3), in seconds after the first attempt. */
 export const WEBHOOK_SCHEDULE_S = [0, 5, 30, 120, 600, 1800, 3600, 7200];
 const WEBHOOK_TIMEOUT_MS = 30_000;
 const CALLBACK_WINDOW_MS = 5 * 60_000;
@@ -100,7 +100,7 @@ function readBody(req: IncomingMessage, limit = 1024 * 1024): Promise<unknown> {
 }
 
 /**
- * A local ModelRiver (PROTOCOL.md §2–§5) for development and tests: the async API (both path prefixes),
+ * A local ModelRiver (docs/protocol.md §2–§5) for development and tests: the async API (both path prefixes),
  * a Phoenix Channels WebSocket, signed webhooks on the real retry schedule with a dead-letter list, the
  * callback endpoint with its window, and a control API under /__sandbox to inject faults and read what happened.
  */

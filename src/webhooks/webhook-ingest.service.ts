@@ -1,15 +1,16 @@
-import { createHash } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { webhookConfig, WebhookConfig } from '../config/configuration';
 import { ServiceUnavailableError } from '../common/errors';
+import { isJsonObject } from '../common/json';
+import { webhookConfig, WebhookConfig } from '../config/configuration';
 import { WRITE_BARRIER } from '../database/database.module';
-import { WriteBarrier } from '../database/group-commit-sqlite.driver';
 import { newRowId } from '../database/row-id';
+import { WriteBarrier } from '../database/write-barrier';
+import { dedupeKey, quarantineKey } from '../deliveries/dedupe-key';
+import { DeliveriesRepository, NewDelivery } from '../deliveries/deliveries.repository';
+import { parseDeliveryPayload } from '../deliveries/delivery-payload';
+import { validateWebhookPayload } from '../deliveries/webhook-payload.dto';
 import { JOB_QUEUE, JobQueue } from '../jobs/job-queue.port';
 import { MetricsService } from '../metrics/metrics.service';
-import { DeliveriesRepository, NewDelivery } from './deliveries.repository';
-import { validateWebhookPayload } from './dto/webhook-payload.dto';
-import { isJsonObject, normaliseWebhookPayload, parseWebhookJson } from './webhook-envelope';
 import { SignatureMatch } from './webhook-signature.guard';
 
 export type WebhookAnswer =
@@ -37,14 +38,14 @@ export class WebhookIngestService {
 
   async ingest(rawBody: Buffer, signature: SignatureMatch): Promise<WebhookAnswer> {
     this.metrics.signatureSchemes.inc({ scheme: signature.scheme });
-    let body: unknown;
+    let payload: unknown;
     try {
-      body = parseWebhookJson(rawBody.toString('utf8'));
+      payload = parseDeliveryPayload(rawBody.toString('utf8'));
     } catch (error) {
       this.metrics.rejected('json');
       throw error;
     }
-    const validation = validateWebhookPayload(normaliseWebhookPayload(body), this.config.eventTypes);
+    const validation = validateWebhookPayload(payload, this.config.eventTypes);
     const now = Date.now();
     const row = {
       id: newRowId(now),
@@ -60,12 +61,11 @@ export class WebhookIngestService {
     if (!validation.ok) {
       // Authentic but unusable: keep it (an operator can replay it after a fix) and answer 202 so
       // ModelRiver stops retrying something that can never succeed. Identical bodies share one row.
-      const inner = normaliseWebhookPayload(body);
-      const fields = isJsonObject(inner) ? inner : {};
+      const fields = isJsonObject(payload) ? payload : {};
       const stored = await this.store(
         {
           ...row,
-          dedupe_key: `quarantine:${createHash('sha256').update(rawBody).digest('hex')}`,
+          dedupe_key: quarantineKey(rawBody),
           status: 'quarantined',
           channel_id: clip(fields.channel_id, 200),
           type: clip(fields.type, 100),
@@ -88,7 +88,7 @@ export class WebhookIngestService {
     const stored = await this.store(
       {
         ...row,
-        dedupe_key: `${validation.channelId}:${validation.type}`,
+        dedupe_key: dedupeKey(validation.channelId, validation.type),
         status: 'queued',
         channel_id: validation.channelId,
         type: validation.type,

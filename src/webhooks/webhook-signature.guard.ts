@@ -2,7 +2,7 @@ import { CanActivate, ExecutionContext, Inject, Injectable, Logger, Unauthorized
 import { FastifyRequest } from 'fastify';
 import { webhookConfig, WebhookConfig } from '../config/configuration';
 import { MetricsService } from '../metrics/metrics.service';
-import { SignatureScheme } from './signature-scheme';
+import { SignatureScheme } from '../config/signature-schemes';
 import { verifyWebhookSignature } from './webhook-signature.verifier';
 
 export interface SignatureMatch {

@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
-import { SIGNATURE_SCHEMES, SignatureScheme } from './signature-scheme';
-import { Headers, signWebhook, verifyWebhookSignature } from './webhook-signature.verifier';
+import { SIGNATURE_SCHEMES, SignatureScheme } from '../config/signature-schemes';
+import { signWebhook } from '../sandbox/webhook-signer';
+import { Headers, verifyWebhookSignature } from './webhook-signature.verifier';
 
 const SECRET = 'whsec_current_secret_0123456789';
 const OLD_SECRET = 'whsec_previous_secret_987654321';

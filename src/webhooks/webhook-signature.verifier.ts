@@ -1,5 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { SignatureScheme } from './signature-scheme';
+import { SignatureScheme } from '../config/signature-schemes';
 
 export type HeaderValue = string | string[] | undefined;
 export type Headers = Readonly<Record<string, HeaderValue>>;
@@ -53,7 +53,7 @@ interface Candidate {
 }
 
 /**
- * Checks a ModelRiver webhook signature over the exact received bytes, for every scheme of PROTOCOL.md §3.
+ * Checks a ModelRiver webhook signature over the exact received bytes, for every scheme of docs/protocol.md §3.
  * Headers are format-checked before decoding, digests are compared in constant time, and nothing throws:
  * a hostile header can only ever produce `{ ok: false }`.
  */
@@ -136,33 +136,4 @@ export function verifyWebhookSignature(input: SignatureVerificationInput): Signa
     }
   }
   return { ok: false, reason: 'mismatch' };
-}
-
-/** Produces the headers a ModelRiver sender would attach; used by the sandbox, tests and benchmarks. */
-export function signWebhook(
-  rawBody: string | Buffer,
-  secret: string,
-  scheme: SignatureScheme,
-  timestamp = String(Math.floor(Date.now() / 1000)),
-): Record<string, string> {
-  const body = Buffer.isBuffer(rawBody) ? rawBody : Buffer.from(rawBody);
-  const hex = (parts: (string | Buffer)[]) => hmac(secret, parts).toString('hex');
-  switch (scheme) {
-    case 'raw':
-      return { 'mr-signature': hex([body]) };
-    case 'json':
-      return { 'mr-signature': hex([JSON.stringify(JSON.parse(body.toString('utf8')))]) };
-    case 'ts_raw':
-      return {
-        'x-modelriver-signature': hex([`${timestamp}.`, body]),
-        'x-modelriver-timestamp': timestamp,
-      };
-    case 'ts_data': {
-      const data = (JSON.parse(body.toString('utf8')) as { data?: unknown }).data;
-      return {
-        'x-modelriver-signature': hex([`${timestamp}.`, JSON.stringify(data)]),
-        'x-modelriver-timestamp': timestamp,
-      };
-    }
-  }
 }

@@ -24,7 +24,7 @@ export class WebhooksController {
   @Post('modelriver')
   @HttpCode(200)
   @ApiBody({
-    description: 'A ModelRiver webhook (PROTOCOL.md §3): task.ai_generated or task.completed, flat or wrapped in {channel_id, timestamp, data}',
+    description: 'A ModelRiver webhook (docs/protocol.md §3): task.ai_generated or task.completed, flat or wrapped in {channel_id, timestamp, data}',
     schema: { type: 'object', required: ['type', 'channel_id'], additionalProperties: true },
   })
   @ApiHeader({ name: 'mr-signature', required: false, description: 'HMAC-SHA256 hex (raw or json scheme)' })

@@ -1,12 +1,13 @@
 import { Module } from '@nestjs/common';
-import { DeliveriesRepository } from './deliveries.repository';
+import { DeliveriesModule } from '../deliveries/deliveries.module';
 import { WebhookIngestService } from './webhook-ingest.service';
 import { WebhookSignatureGuard } from './webhook-signature.guard';
 import { WebhooksController } from './webhooks.controller';
 
+/** Webhook intake only: verify, validate, store, enqueue, answer. Nothing else imports it. */
 @Module({
+  imports: [DeliveriesModule],
   controllers: [WebhooksController],
-  providers: [DeliveriesRepository, WebhookIngestService, WebhookSignatureGuard],
-  exports: [DeliveriesRepository],
+  providers: [WebhookIngestService, WebhookSignatureGuard],
 })
 export class WebhooksModule {}

@@ -107,11 +107,13 @@ export const rowOf = (db: Db, id: string) =>
 export interface ContractDriver {
   /** Environment selecting the driver (and its fresh backing stores) for one test. */
   env: () => Promise<{ env: Record<string, string>; cleanup: () => Promise<void> }>;
-  /** Makes the instance's worker die as a crashed process would: no release, no further lease renewal. */
+  /** Makes the instance's worker die as a crashed process would: no release, no further lease renewal, no more writes. */
   crash: (instance: QueueInstance) => Promise<void>;
+  /** Long enough for the driver's recovery (a sweeper, a lease sweep) to have revived a job if it were going to. */
+  quietMs: number;
 }
 
-/** One contract for every JobQueue driver (STYLE.md §11). */
+/** One contract for every JobQueue driver: each learns a behaviour here, and both must show it. */
 export function describeJobQueueContract(name: string, driver: ContractDriver): void {
   describe(`JobQueue contract: ${name}`, () => {
     const instances: QueueInstance[] = [];
@@ -130,11 +132,15 @@ export function describeJobQueueContract(name: string, driver: ContractDriver): 
       instances.push(instance);
       return instance;
     };
-    const settled = (instance: QueueInstance, id: string) =>
-      waitFor(`delivery ${id} to settle`, async () => {
-        const row = await rowOf(instance.db, id);
-        return row.status === 'completed' || row.status === 'dead' ? row : undefined;
-      });
+    const settled = (instance: QueueInstance, id: string, timeoutMs?: number) =>
+      waitFor(
+        `delivery ${id} to settle`,
+        async () => {
+          const row = await rowOf(instance.db, id);
+          return row.status === 'completed' || row.status === 'dead' ? row : undefined;
+        },
+        timeoutMs,
+      );
 
     it('runs an enqueued delivery once and marks it completed', async () => {
       const instance = await start();
@@ -189,6 +195,23 @@ export function describeJobQueueContract(name: string, driver: ContractDriver): 
       expect(instance.handler.dead).toHaveLength(1);
     });
 
+    it('requeue runs a finished delivery again once its row is reset (an operator replay)', async () => {
+      const instance = await start();
+      const id = await storeDelivery(instance.db);
+      let runs = 0;
+      instance.handler.scripts.set(id, () => (++runs === 1 ? 'permanent' : 'ok'));
+      await instance.queue.enqueue({ deliveryId: id });
+      expect(await settled(instance, id)).toMatchObject({ status: 'dead' });
+      await instance.db
+        .updateTable('webhook_deliveries')
+        .set({ status: 'queued', attempts: 0, next_run_at: Date.now(), last_error: null })
+        .where('id', '=', id)
+        .execute();
+      await instance.queue.requeue({ deliveryId: id });
+      expect(await settled(instance, id)).toMatchObject({ status: 'completed', attempts: 1 });
+      expect(instance.handler.runs(id)).toHaveLength(2);
+    });
+
     it('recovers a delivery whose worker crashed mid-run: another worker completes it', async () => {
       const first = await start();
       const id = await storeDelivery(first.db);
@@ -199,6 +222,50 @@ export function describeJobQueueContract(name: string, driver: ContractDriver): 
       const second = await start();
       expect(await settled(second, id)).toMatchObject({ status: 'completed' });
       expect(second.handler.runs(id)).toHaveLength(1);
+    });
+
+    it('stop() releases an unfinished job: not failed, not dead, and the next instance runs it', async () => {
+      const first = await start();
+      const id = await storeDelivery(first.db);
+      first.handler.scripts.set(id, () => 'hang');
+      await first.queue.enqueue({ deliveryId: id });
+      await waitFor('the first worker to take the job', () => first.handler.runs(id).length > 0 || undefined);
+      // QUEUE_SHUTDOWN_GRACE_MS is 0: the hanging job is interrupted at once.
+      await first.queue.stop();
+      expect(await rowOf(first.db, id)).toEqual({ status: 'retrying', attempts: 1, last_error: null });
+      expect(first.handler.dead).toEqual([]);
+      await first.moduleRef.close();
+      const second = await start();
+      expect(await settled(second, id)).toMatchObject({ status: 'completed', attempts: 2 });
+      expect(second.handler.runs(id).map((run) => run.attempt)).toEqual([2]);
+      expect(second.handler.dead).toEqual([]);
+    });
+
+    it('a job whose worker dies on every attempt ends dead after QUEUE_MAX_ATTEMPTS claims, onDead once, never revived', async () => {
+      const maxAttempts = Number(CONTRACT_ENV.QUEUE_MAX_ATTEMPTS);
+      const crashed: QueueInstance[] = [];
+      let id = '';
+      for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+        const instance = await start();
+        if (attempt === 1) {
+          id = await storeDelivery(instance.db);
+          await instance.queue.enqueue({ deliveryId: id });
+        }
+        instance.handler.scripts.set(id, () => 'hang');
+        await waitFor(`attempt ${attempt} to start`, () => instance.handler.runs(id).length > 0 || undefined, 20_000);
+        expect(instance.handler.runs(id).map((run) => run.attempt)).toEqual([attempt]);
+        await driver.crash(instance);
+        crashed.push(instance);
+      }
+      const last = await start();
+      expect(await settled(last, id, 20_000)).toMatchObject({ status: 'dead', attempts: maxAttempts + 1 });
+      // The last claim takes the error path without running the job again: onDead (the error callback) once.
+      expect(last.handler.runs(id)).toEqual([]);
+      expect(last.handler.dead).toEqual([{ deliveryId: id, error: expect.stringContaining(`${maxAttempts} interrupted attempts`) }]);
+      await new Promise((resolve) => setTimeout(resolve, driver.quietMs));
+      expect(await rowOf(last.db, id)).toMatchObject({ status: 'dead', attempts: maxAttempts + 1 });
+      expect(last.handler.runs(id)).toEqual([]);
+      expect([...crashed, last].flatMap((instance) => instance.handler.dead)).toHaveLength(1);
     });
   });
 }

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import IORedis from 'ioredis';
 import { Client } from 'pg';
+import { AppProcess, freePort, startAppProcess } from './app-process';
+import { CallbackSink } from './callback-sink';
 
 export const PG_ADMIN_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const REDIS_BASE_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -34,4 +36,51 @@ export async function freshBackends(): Promise<ScaleBackends> {
       await client.end();
     },
   };
+}
+
+export interface ScaleCluster {
+  backends: ScaleBackends;
+  sink: CallbackSink;
+  /** A client of the test's database, connected. */
+  pg: Client;
+  /** Starts one more instance of the built app (`node dist/main.js`) on the test's PostgreSQL + Redis. */
+  start(extra?: Record<string, string>): Promise<AppProcess>;
+  rows(sql: string, params?: unknown[]): Promise<Record<string, unknown>[]>;
+}
+
+/**
+ * Per test: a fresh PostgreSQL database and Redis database, a callback sink, and instances of the built app on
+ * them (the scale profile as an operator runs it); every instance is killed and everything dropped afterwards.
+ */
+export function useScaleCluster(defaults: Record<string, string> = {}): ScaleCluster {
+  const apps: AppProcess[] = [];
+  const cluster = {
+    async start(extra: Record<string, string> = {}) {
+      const app = await startAppProcess({
+        PORT: String(await freePort()),
+        DATABASE_URL: cluster.backends.databaseUrl,
+        REDIS_URL: cluster.backends.redisUrl,
+        ...defaults,
+        ...extra,
+      });
+      apps.push(app);
+      return app;
+    },
+    async rows(sql: string, params: unknown[] = []) {
+      return (await cluster.pg.query(sql, params)).rows as Record<string, unknown>[];
+    },
+  } as ScaleCluster;
+  beforeEach(async () => {
+    cluster.backends = await freshBackends();
+    cluster.sink = await new CallbackSink().start();
+    cluster.pg = new Client({ connectionString: cluster.backends.databaseUrl });
+    await cluster.pg.connect();
+  });
+  afterEach(async () => {
+    for (const app of apps.splice(0)) await app.kill('SIGKILL');
+    await cluster.pg.end().catch(() => undefined);
+    await cluster.sink.close();
+    await cluster.backends.drop();
+  });
+  return cluster;
 }

@@ -40,7 +40,7 @@ export interface AiGeneratedOptions {
   callbackBase?: string;
 }
 
-/** A `task.ai_generated` delivery as PROTOCOL.md §3 describes it. */
+/** A `task.ai_generated` delivery as docs/protocol.md §3 describes it. */
 export function aiGeneratedPayload(options: AiGeneratedOptions = {}): Record<string, unknown> {
   const channelId = options.channelId ?? randomUUID();
   return {

@@ -1,10 +1,10 @@
 import { Injectable, Module } from '@nestjs/common';
 import { ModelRiverEvent } from '../../src/event-handlers/events/modelriver-event';
-import { PermanentProcessingError, RetryableProcessingError } from '../../src/event-handlers/processing.errors';
+import { PermanentProcessingError } from '../../src/event-handlers/processing.errors';
 import { EventProcessor, ProcessesEvent } from '../../src/event-handlers/processors/event-processor';
-import { JsonObject } from '../../src/webhooks/webhook-envelope';
+import { JsonObject } from '../../src/common/json';
 
-/** Fails twice per channel with a retryable error, then succeeds; counts its runs. */
+/** Fails twice per channel (any error but PermanentProcessingError is retried), then succeeds; counts its runs. */
 @Injectable()
 @ProcessesEvent('modelriver.task.ai_generated.flaky_test')
 export class FlakyTestProcessor implements EventProcessor {
@@ -13,7 +13,7 @@ export class FlakyTestProcessor implements EventProcessor {
   process(event: ModelRiverEvent): Promise<JsonObject> {
     const run = (this.runs.get(event.channelId) ?? 0) + 1;
     this.runs.set(event.channelId, run);
-    if (run <= 2) return Promise.reject(new RetryableProcessingError(`flaky failure ${run}`));
+    if (run <= 2) return Promise.reject(new Error(`flaky failure ${run}`));
     return Promise.resolve({ ...event.aiData, runs: run });
   }
 }

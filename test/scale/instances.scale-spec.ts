@@ -1,9 +1,8 @@
-import { Client } from 'pg';
 import { io } from 'socket.io-client';
-import { AppProcess, freePort, startAppProcess } from '../helpers/app-process';
-import { CallbackSink, SinkRequest } from '../helpers/callback-sink';
+import { AppProcess, freePort } from '../helpers/app-process';
+import { SinkRequest } from '../helpers/callback-sink';
 import { waitFor } from '../helpers/create-test-app';
-import { freshBackends, ScaleBackends } from '../helpers/scale-env';
+import { useScaleCluster } from '../helpers/scale-env';
 import { aiGeneratedPayload, signedHeaders } from '../helpers/sign-webhook';
 import { expectOnlyWindowDoubles, startSignedLoad } from '../helpers/signed-load';
 
@@ -11,45 +10,18 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Two instances of the built app on one PostgreSQL + Redis (the scale profile), as an operator runs them. */
 describe('scale profile: two instances', () => {
-  let backends: ScaleBackends;
-  let sink: CallbackSink;
-  let pg: Client;
-  const apps: AppProcess[] = [];
-
-  const startInstance = async (extra: Record<string, string> = {}) => {
-    const app = await startAppProcess({
-      PORT: String(await freePort()),
-      DATABASE_URL: backends.databaseUrl,
-      REDIS_URL: backends.redisUrl,
-      QUEUE_LEASE_MS: '1500',
-      ...extra,
-    });
-    apps.push(app);
-    return app;
-  };
+  const cluster = useScaleCluster({ QUEUE_LEASE_MS: '1500' });
+  const startInstance = (extra: Record<string, string> = {}) => cluster.start(extra);
   const post = async (app: AppProcess, body: string) => {
     const response = await fetch(`${app.url}/webhooks/modelriver`, { method: 'POST', headers: signedHeaders(body), body, signal: AbortSignal.timeout(5000) });
     return { status: response.status, body: (await response.json()) as Record<string, unknown> };
   };
-  const rows = async (sql: string, params: unknown[] = []) => (await pg.query(sql, params)).rows as Record<string, unknown>[];
-
-  beforeEach(async () => {
-    backends = await freshBackends();
-    sink = await new CallbackSink().start();
-    pg = new Client({ connectionString: backends.databaseUrl });
-  });
-  afterEach(async () => {
-    for (const app of apps.splice(0)) await app.kill('SIGKILL');
-    await pg.end().catch(() => undefined);
-    await sink.close();
-    await backends.drop();
-  });
+  const rows = (sql: string, params: unknown[] = []) => cluster.rows(sql, params);
 
   it('the same delivery sent concurrently to both instances is processed once, with one callback', async () => {
     const [a, b] = [await startInstance(), await startInstance()];
-    await pg.connect();
     for (let round = 0; round < 5; round++) {
-      const payload = aiGeneratedPayload({ callbackBase: sink.url });
+      const payload = aiGeneratedPayload({ callbackBase: cluster.sink.url });
       const body = JSON.stringify(payload);
       const answers = await Promise.all([post(a, body), post(b, body), post(a, body), post(b, body)]);
       expect(answers.map((answer) => answer.status)).toEqual([200, 200, 200, 200]);
@@ -59,7 +31,7 @@ describe('scale profile: two instances', () => {
       expect(await rows('SELECT attempts FROM webhook_deliveries WHERE channel_id = $1', [channelId])).toEqual([{ attempts: 1 }]);
       expect(await rows('SELECT COUNT(*)::int AS n FROM contents WHERE channel_id = $1', [channelId])).toEqual([{ n: 1 }]);
       await sleep(100);
-      expect(sink.for(channelId)).toHaveLength(1);
+      expect(cluster.sink.for(channelId)).toHaveLength(1);
     }
   });
 
@@ -94,10 +66,9 @@ describe('scale profile: two instances', () => {
   it('kill -9 one instance mid-processing: the other finishes its jobs; nothing is lost', async () => {
     // Slow callbacks keep jobs in flight on A when it dies.
     const [a, b] = [await startInstance(), await startInstance()];
-    await pg.connect();
     // Two senders on B, one on A.
     let turn = 0;
-    const load = startSignedLoad({ target: () => (turn++ % 3 === 0 ? a.url : b.url), senders: 3, payload: () => ({ callbackBase: sink.url }) });
+    const load = startSignedLoad({ target: () => (turn++ % 3 === 0 ? a.url : b.url), senders: 3, payload: () => ({ callbackBase: cluster.sink.url }) });
     const { accepted } = load;
     await waitFor('load on both instances', () => (accepted.size >= 60 ? true : undefined), 30_000);
     await a.kill('SIGKILL');
@@ -112,11 +83,11 @@ describe('scale profile: two instances', () => {
     const doubles: SinkRequest[][] = [];
     for (const channel of accepted) {
       expect(await rows('SELECT status FROM webhook_deliveries WHERE channel_id = $1', [channel])).toEqual([{ status: 'completed' }]);
-      const callbacks = sink.for(channel);
+      const callbacks = cluster.sink.for(channel);
       expect(callbacks.length).toBeGreaterThanOrEqual(1);
       if (callbacks.length > 1) doubles.push(callbacks);
     }
     expectOnlyWindowDoubles(doubles, [killedAt]);
-    process.stdout.write(`scale kill test: accepted ${accepted.size}, callbacks ${sink.requests.length}, doubles ${doubles.length}\n`);
+    process.stdout.write(`scale kill test: accepted ${accepted.size}, callbacks ${cluster.sink.requests.length}, doubles ${doubles.length}\n`);
   });
 });

@@ -1,4 +1,4 @@
-import { JsonObject } from '../../webhooks/webhook-envelope';
+import { JsonObject } from '../../common/json';
 
 export const DELIVERY_PROGRESS = {
   processing: 'delivery.processing',

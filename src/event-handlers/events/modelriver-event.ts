@@ -1,5 +1,5 @@
-import { AI_GENERATED, TASK_COMPLETED } from '../../webhooks/dto/webhook-payload.dto';
-import { isJsonObject, JsonObject } from '../../webhooks/webhook-envelope';
+import { isJsonObject, JsonObject } from '../../common/json';
+import { AI_GENERATED, TASK_COMPLETED } from '../../deliveries/webhook-payload.dto';
 
 /** Event names on the in-process bus: `modelriver.<type>[.<event>]`. */
 export const MODELRIVER_EVENTS = {
@@ -7,6 +7,19 @@ export const MODELRIVER_EVENTS = {
   entitiesExtracted: `modelriver.${AI_GENERATED}.entities_extracted`,
   taskCompleted: `modelriver.${TASK_COMPLETED}`,
 } as const;
+
+/** How an event the app routes is handled: by its one processor, or passed through (the AI data called back unchanged). */
+export type EventRoute = 'processor' | 'pass_through';
+
+/**
+ * The events this app routes. Boot fails if a `processor` route has no processor (or a `pass_through` route
+ * has one); an event outside this table (and without a processor) follows UNKNOWN_EVENT_POLICY.
+ */
+export const EVENT_ROUTES: Readonly<Record<string, EventRoute>> = {
+  [MODELRIVER_EVENTS.contentReady]: 'processor',
+  [MODELRIVER_EVENTS.entitiesExtracted]: 'processor',
+  [MODELRIVER_EVENTS.taskCompleted]: 'processor',
+};
 
 export function modelRiverEventName(type: string, event: string | null): string {
   return event ? `modelriver.${type}.${event}` : `modelriver.${type}`;

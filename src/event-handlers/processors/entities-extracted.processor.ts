@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectBackgroundDatabase } from '../../database/database.module';
 import { Db } from '../../database/database.types';
 import { newRowId } from '../../database/row-id';
-import { JsonObject } from '../../webhooks/webhook-envelope';
+import { JsonObject } from '../../common/json';
 import { MODELRIVER_EVENTS, ModelRiverEvent } from '../events/modelriver-event';
 import { PermanentProcessingError } from '../processing.errors';
 import { validateEntities } from './entity-validation';

@@ -1,4 +1,4 @@
-import { isJsonObject } from '../../webhooks/webhook-envelope';
+import { isJsonObject } from '../../common/json';
 
 export interface ValidEntity {
   name: string;

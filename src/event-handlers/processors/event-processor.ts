@@ -1,5 +1,5 @@
 import { SetMetadata } from '@nestjs/common';
-import { JsonObject } from '../../webhooks/webhook-envelope';
+import { JsonObject } from '../../common/json';
 import { ModelRiverEvent } from '../events/modelriver-event';
 
 export const EVENT_PROCESSOR = Symbol('EVENT_PROCESSOR');

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectBackgroundDatabase } from '../../database/database.module';
 import { Db } from '../../database/database.types';
-import { JsonObject } from '../../webhooks/webhook-envelope';
+import { JsonObject } from '../../common/json';
 import { MODELRIVER_EVENTS, ModelRiverEvent } from '../events/modelriver-event';
 import { EventProcessor, ProcessesEvent } from './event-processor';
 

@@ -11,7 +11,7 @@ export type CallbackUrlCheck = { ok: true; url: URL } | { ok: false; reason: str
 const bare = (host: string): string => host.toLowerCase().replace(/^\[|\]$/g, '');
 
 /**
- * Checks a callback URL taken from a webhook payload (PROTOCOL.md §4) before any connection is made.
+ * Checks a callback URL taken from a webhook payload (docs/protocol.md §4) before any connection is made.
  * Addresses are checked again at connect time (see the callback client), which catches names that
  * resolve to private addresses.
  */

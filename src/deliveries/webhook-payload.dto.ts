@@ -14,7 +14,7 @@ import {
   ValidationError,
   ValidationOptions,
 } from 'class-validator';
-import { isJsonObject, JsonObject } from '../webhook-envelope';
+import { isJsonObject, JsonObject } from '../common/json';
 
 export const AI_GENERATED = 'task.ai_generated';
 export const TASK_COMPLETED = 'task.completed';

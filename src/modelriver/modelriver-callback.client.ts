@@ -3,8 +3,8 @@ import { request as httpsRequest } from 'node:https';
 import { Socket, TcpNetConnectOpts } from 'node:net';
 import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { RequestFilteringHttpAgent, RequestFilteringHttpsAgent } from 'request-filtering-agent';
-import { callbackConfig, CallbackConfig } from '../../config/configuration';
-import { CallbackOutcome } from '../../database/database.types';
+import { callbackConfig, CallbackConfig } from '../config/configuration';
+import { CallbackOutcome } from '../database/database.types';
 import { allowlistedAddresses } from './callback-url.policy';
 
 export interface CallbackResponse {

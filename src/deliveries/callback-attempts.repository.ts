@@ -1,10 +1,18 @@
 import { Injectable } from '@nestjs/common';
-import { InjectBackgroundDatabase, InjectDatabase } from '../../database/database.module';
-import { CallbackKind, Db } from '../../database/database.types';
-import { newRowId } from '../../database/row-id';
-import { CallbackStatus, DeliveriesRepository } from '../../webhooks/deliveries.repository';
-import { CallbackResponse } from './modelriver-callback.client';
+import { InjectBackgroundDatabase, InjectDatabase } from '../database/database.module';
+import { CallbackKind, CallbackOutcome, Db } from '../database/database.types';
+import { newRowId } from '../database/row-id';
+import { CallbackStatus, DeliveriesRepository } from './deliveries.repository';
 
+/** One callback attempt as the callback client saw it. */
+export interface CallbackAttempt {
+  outcome: CallbackOutcome;
+  statusCode: number | null;
+  durationMs: number;
+  error: string | null;
+}
+
+/** Every callback attempt of a delivery (the callback_attempts table). */
 @Injectable()
 export class CallbackAttemptsRepository {
   constructor(
@@ -19,13 +27,7 @@ export class CallbackAttemptsRepository {
    * a single statement, without waiting for the attempt row (bookkeeping): the sooner it lands after
    * ModelRiver's 2xx, the smaller the window in which a crash makes us call back twice.
    */
-  async record(
-    deliveryId: string,
-    kind: CallbackKind,
-    attempt: number,
-    response: CallbackResponse,
-    callbackStatus?: CallbackStatus,
-  ): Promise<void> {
+  async record(deliveryId: string, kind: CallbackKind, attempt: number, response: CallbackAttempt, callbackStatus?: CallbackStatus): Promise<void> {
     const status = callbackStatus ? this.deliveries.setCallbackStatus(deliveryId, callbackStatus) : undefined;
     const row = this.background
       .insertInto('callback_attempts')
@@ -45,11 +47,6 @@ export class CallbackAttemptsRepository {
   }
 
   list(deliveryId: string) {
-    return this.db
-      .selectFrom('callback_attempts')
-      .selectAll()
-      .where('delivery_id', '=', deliveryId)
-      .orderBy('created_at')
-      .execute();
+    return this.db.selectFrom('callback_attempts').selectAll().where('delivery_id', '=', deliveryId).orderBy('created_at').execute();
   }
 }

@@ -11,7 +11,7 @@ export interface StartRequest {
   metadata?: Record<string, unknown>;
 }
 
-/** ModelRiver's reply to an async start (PROTOCOL.md §2); older pages say IN_PROGRESS for pending. */
+/** ModelRiver's reply to an async start (docs/protocol.md §2); older pages say IN_PROGRESS for pending. */
 export interface StartedRequest {
   channel_id: string;
   status: string;

@@ -1,12 +1,12 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { callbackConfig, CallbackConfig } from '../../config/configuration';
-import { CallbackKind } from '../../database/database.types';
-import { backoffDelay } from '../../jobs/backoff';
-import { MetricsService } from '../../metrics/metrics.service';
-import { JsonObject } from '../../webhooks/webhook-envelope';
-import { CallbackAttemptsRepository } from './callback-attempts.repository';
-import { checkCallbackUrl } from './callback-url.policy';
-import { CallbackResponse, ModelRiverCallbackClient } from './modelriver-callback.client';
+import { callbackConfig, CallbackConfig } from '../config/configuration';
+import { CallbackKind } from '../database/database.types';
+import { backoffDelay } from '../jobs/backoff';
+import { MetricsService } from '../metrics/metrics.service';
+import { JsonObject } from '../common/json';
+import { CallbackAttemptsRepository } from '../deliveries/callback-attempts.repository';
+import { checkCallbackUrl } from '../modelriver/callback-url.policy';
+import { CallbackResponse, ModelRiverCallbackClient } from '../modelriver/modelriver-callback.client';
 
 export interface CallbackTarget {
   deliveryId: string;

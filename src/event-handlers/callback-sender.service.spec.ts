@@ -1,8 +1,8 @@
-import { CallbackConfig } from '../../config/configuration';
-import { MetricsService } from '../../metrics/metrics.service';
-import { CallbackAttemptsRepository } from './callback-attempts.repository';
+import { CallbackConfig } from '../config/configuration';
+import { MetricsService } from '../metrics/metrics.service';
+import { CallbackAttemptsRepository } from '../deliveries/callback-attempts.repository';
 import { CallbackSender, CallbackTarget, SendContext } from './callback-sender.service';
-import { CallbackResponse, ModelRiverCallbackClient } from './modelriver-callback.client';
+import { CallbackResponse, ModelRiverCallbackClient } from '../modelriver/modelriver-callback.client';
 
 const delivered: CallbackResponse = { outcome: 'delivered', statusCode: 200, durationMs: 1, error: null, retryAfterMs: null };
 const target: CallbackTarget = {

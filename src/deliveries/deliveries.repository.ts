@@ -1,0 +1,200 @@
+import { Injectable } from '@nestjs/common';
+import { Insertable } from 'kysely';
+import { InjectBackgroundDatabase, InjectDatabase } from '../database/database.module';
+import { AdminAuditTable, DeliveryRow, DeliveryStatus, Db, WebhookDeliveriesTable } from '../database/database.types';
+import { newRowId } from '../database/row-id';
+
+export type NewDelivery = Insertable<WebhookDeliveriesTable>;
+
+/** delivered: result callback accepted · error_sent / error_failed: the error callback's fate · refused: URL policy · not_required: no callback in this workflow */
+export type CallbackStatus = 'delivered' | 'error_sent' | 'error_failed' | 'refused' | 'not_required';
+
+/** The callback statuses after which no callback is ever sent again for a delivery. */
+export const SETTLED_CALLBACK_STATUSES: readonly CallbackStatus[] = ['delivered', 'error_sent', 'error_failed', 'refused'];
+
+/** Deliveries that are not finished: what the queue still owes a callback (or a run). */
+export const UNFINISHED_STATUSES = ['queued', 'retrying', 'processing'] as const satisfies readonly DeliveryStatus[];
+
+export interface DeliveryFilter {
+  status?: DeliveryStatus;
+  type?: string;
+  event?: string;
+  /** Received at or after (epoch ms). */
+  since?: number;
+  /** Received before (epoch ms). */
+  until?: number;
+  /** Continue after this row (newest first: older, or as old with a smaller id). */
+  after?: { createdAt: number; id: string };
+  limit: number;
+}
+
+export type DeliverySummary = Pick<
+  DeliveryRow,
+  'id' | 'channel_id' | 'type' | 'event' | 'status' | 'attempts' | 'callback_status' | 'last_error' | 'created_at' | 'updated_at'
+>;
+
+/**
+ * The webhook_deliveries table, and the audit of what operators did to it. The status and admin APIs read
+ * through `db`; intake's insert and the worker's steps (load, result, callback status) use `background`, and
+ * wait for durability themselves (WriteBarrier) before anything depends on it.
+ */
+@Injectable()
+export class DeliveriesRepository {
+  constructor(
+    @InjectDatabase() private readonly db: Db,
+    @InjectBackgroundDatabase() private readonly background: Db,
+  ) {}
+
+  /**
+   * Atomic insert-if-absent on the unique dedupe key: concurrent duplicates (even from several instances)
+   * all learn the id of the one row that won. Answers as soon as it ran (background view): the caller waits
+   * for durability itself (WriteBarrier.synced) before it answers anyone.
+   */
+  async insertIfAbsent(row: NewDelivery): Promise<{ id: string; inserted: boolean; status: DeliveryStatus }> {
+    const inserted = await this.background
+      .insertInto('webhook_deliveries')
+      .values(row)
+      .onConflict((oc) => oc.column('dedupe_key').doNothing())
+      .returning(['id', 'status'])
+      .executeTakeFirst();
+    if (inserted) return { ...inserted, inserted: true };
+    const existing = await this.background
+      .selectFrom('webhook_deliveries')
+      .select(['id', 'status'])
+      .where('dedupe_key', '=', row.dedupe_key)
+      .executeTakeFirstOrThrow();
+    return { ...existing, inserted: false };
+  }
+
+  /** The processor's output, kept so a retry (e.g. after a failed callback) never processes twice. */
+  async saveResult(id: string, result: unknown): Promise<void> {
+    await this.background
+      .updateTable('webhook_deliveries')
+      .set({ result: JSON.stringify(result), updated_at: Date.now() })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  async setCallbackStatus(id: string, callbackStatus: CallbackStatus, error?: string): Promise<void> {
+    await this.background
+      .updateTable('webhook_deliveries')
+      .set({ callback_status: callbackStatus, updated_at: Date.now(), ...(error ? { last_error: error } : {}) })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  /** The channel's delivery (quarantined ones aside): the webhook that answers a started request. */
+  findForChannel(channelId: string): Promise<DeliveryRow | undefined> {
+    return this.db
+      .selectFrom('webhook_deliveries')
+      .selectAll()
+      .where('channel_id', '=', channelId)
+      .where('status', '<>', 'quarantined')
+      .orderBy('created_at', 'desc')
+      .executeTakeFirst();
+  }
+
+  /** For the worker (background view: it sees its own job's writes at once). */
+  findById(id: string): Promise<DeliveryRow | undefined> {
+    return this.background.selectFrom('webhook_deliveries').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  /** For operators (answers once what it read is committed). */
+  get(id: string): Promise<DeliveryRow | undefined> {
+    return this.db.selectFrom('webhook_deliveries').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  /** Newest first; one row more than `limit` tells the caller there is a next page. */
+  list(filter: DeliveryFilter): Promise<DeliverySummary[]> {
+    let select = this.db
+      .selectFrom('webhook_deliveries')
+      .select(['id', 'channel_id', 'type', 'event', 'status', 'attempts', 'callback_status', 'last_error', 'created_at', 'updated_at'])
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(filter.limit + 1);
+    if (filter.status) select = select.where('status', '=', filter.status);
+    if (filter.type) select = select.where('type', '=', filter.type);
+    if (filter.event) select = select.where('event', '=', filter.event);
+    if (filter.since !== undefined) select = select.where('created_at', '>=', filter.since);
+    if (filter.until !== undefined) select = select.where('created_at', '<', filter.until);
+    const after = filter.after;
+    if (after) {
+      select = select.where((eb) =>
+        eb.or([eb('created_at', '<', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)])]),
+      );
+    }
+    return select.execute();
+  }
+
+  /** Count and oldest arrival per status: the admin stats and the queue gauges. */
+  async countByStatus(): Promise<{ status: DeliveryStatus; count: number; oldestAt: number }[]> {
+    const rows = await this.db
+      .selectFrom('webhook_deliveries')
+      .select(['status', (eb) => eb.fn.countAll<number>().as('count'), (eb) => eb.fn.min('created_at').as('oldest')])
+      .groupBy('status')
+      .execute();
+    return rows.map((row) => ({ status: row.status, count: Number(row.count), oldestAt: Number(row.oldest) }));
+  }
+
+  /**
+   * Makes a quarantined delivery a normal one, queued to run, if it still is quarantined. One conditional
+   * statement: of two concurrent replays only one changes the row. A delivery accepted meanwhile under the
+   * same dedupe key makes the unique index refuse it (the caller maps that to a conflict).
+   */
+  async requeueQuarantined(
+    id: string,
+    accepted: { dedupeKey: string; channelId: string; type: string; event: string | null },
+    now: number,
+  ): Promise<boolean> {
+    const result = await this.db
+      .updateTable('webhook_deliveries')
+      .set({
+        ...requeued(now),
+        dedupe_key: accepted.dedupeKey,
+        channel_id: accepted.channelId,
+        type: accepted.type,
+        event: accepted.event,
+        validation_errors: null,
+      })
+      .where('id', '=', id)
+      .where('status', '=', 'quarantined')
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
+  /** A dead delivery from scratch (processor and callback run again), if it still is dead. */
+  async requeueDead(id: string, now: number): Promise<boolean> {
+    const result = await this.db
+      .updateTable('webhook_deliveries')
+      .set({ ...requeued(now), result: null, callback_status: null, completed_at: null })
+      .where('id', '=', id)
+      .where('status', '=', 'dead')
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
+  findByDedupeKey(dedupeKey: string): Promise<{ id: string } | undefined> {
+    return this.db.selectFrom('webhook_deliveries').select('id').where('dedupe_key', '=', dedupeKey).executeTakeFirst();
+  }
+
+  async audit(entry: Omit<Insertable<AdminAuditTable>, 'id'>): Promise<void> {
+    await this.db
+      .insertInto('admin_audit')
+      .values({ id: newRowId(), ...entry })
+      .execute();
+  }
+
+  auditTrail(deliveryId: string) {
+    return this.db.selectFrom('admin_audit').selectAll().where('delivery_id', '=', deliveryId).orderBy('created_at').execute();
+  }
+}
+
+const requeued = (now: number) => ({
+  status: 'queued' as const,
+  attempts: 0,
+  next_run_at: now,
+  lease_until: null,
+  lease_token: null,
+  last_error: null,
+  updated_at: now,
+});

@@ -1,0 +1,113 @@
+import { Logger } from '@nestjs/common';
+import { ClaimedDelivery, DeliveryStateRepository } from '../deliveries/delivery-state.repository';
+import { backoffDelay, BackoffOptions } from './backoff';
+import { DeliveryJobHandler, JobContext, PermanentJobError } from './job-queue.port';
+
+/** What becomes of a run that did not complete. */
+export type JobOutcome =
+  | { kind: 'retry'; runAt: number; error: string }
+  /** Failed for good: `onDead` has run (the error callback), the row is to be marked dead. */
+  | { kind: 'dead'; error: string }
+  /** Interrupted by shutdown, not failed: runnable again at once, by this instance's successor or another. */
+  | { kind: 'release' };
+
+export interface OutcomePolicy extends BackoffOptions {
+  maxAttempts: number;
+}
+
+export const outcomePolicy = (config: { maxAttempts: number; backoffBaseMs: number; backoffMaxMs: number }): OutcomePolicy => ({
+  maxAttempts: config.maxAttempts,
+  baseMs: config.backoffBaseMs,
+  maxMs: config.backoffMaxMs,
+});
+
+export const describeError = (error: unknown): string => (error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+
+/**
+ * The one rule both queue drivers follow when a run throws: a permanent failure is final; otherwise shutdown
+ * releases the job (it ran out of time, it did not fail); otherwise it retries with backoff until its last
+ * attempt. `attempt` counts claims, so a job whose worker died on every attempt also ends.
+ */
+export function decideOutcome(
+  error: Error,
+  attempt: number,
+  stopping: boolean,
+  policy: OutcomePolicy,
+  now = Date.now(),
+  random?: () => number,
+): { kind: 'retry'; runAt: number; error: string } | { kind: 'dead' } | { kind: 'release' } {
+  if (error instanceof PermanentJobError) return { kind: 'dead' };
+  if (stopping) return { kind: 'release' };
+  if (attempt >= policy.maxAttempts) return { kind: 'dead' };
+  return { kind: 'retry', runAt: now + backoffDelay(attempt, policy, random), error: describeError(error) };
+}
+
+/** What a driver supplies for one claimed run besides the claim. */
+export interface RunOptions {
+  policy: OutcomePolicy;
+  /** Aborted once shutdown starts: the run is then released rather than failed (JobContext.draining). */
+  draining: AbortSignal;
+  /** Aborted when the run is abandoned (shutdown's grace is over). */
+  signal: AbortSignal;
+  /** Resolves once everything the run wrote since its claim is durable (JobContext.persisted). */
+  persisted: () => Promise<void>;
+  logger: Logger;
+}
+
+/**
+ * One run of a claimed delivery, the same for both drivers: the handler, then the outcome policy, each
+ * transition written to the row and fenced by the claim's token. A claim past QUEUE_MAX_ATTEMPTS (crashes used
+ * every attempt up before a run could finish) takes the error path without running the job again. `onDead`
+ * runs once per dead outcome, before the row is marked dead; its own failure is logged, and the delivery still
+ * ends. The driver then does its own part of the outcome (BullMQ moves the job; the embedded queue arms its timer).
+ */
+export async function runClaimed(
+  handler: DeliveryJobHandler,
+  claim: ClaimedDelivery,
+  state: DeliveryStateRepository,
+  options: RunOptions,
+): Promise<JobOutcome | { kind: 'completed' }> {
+  const { logger, policy } = options;
+  const deliveryId = claim.deliveryId;
+  const job = { deliveryId };
+  const context: JobContext = {
+    attempt: claim.attempt,
+    maxAttempts: policy.maxAttempts,
+    draining: options.draining,
+    signal: options.signal,
+    persisted: options.persisted,
+    claimed: claim.row,
+  };
+  try {
+    if (claim.attempt > policy.maxAttempts) {
+      throw new PermanentJobError(`gave up after ${claim.attempt - 1} interrupted attempts (QUEUE_MAX_ATTEMPTS ${policy.maxAttempts})`);
+    }
+    await handler.handle(job, context);
+    await state.complete(claim, Date.now());
+    return { kind: 'completed' };
+  } catch (thrown) {
+    const error = thrown instanceof Error ? thrown : new Error(String(thrown));
+    const outcome = decideOutcome(error, claim.attempt, options.draining.aborted, policy);
+    switch (outcome.kind) {
+      case 'release':
+        await state.release(claim, Date.now());
+        logger.log(`released delivery ${deliveryId} (attempt ${claim.attempt}): shutting down; it runs again at once elsewhere or on the next start`);
+        return outcome;
+      case 'retry':
+        await state.retryAt(claim, outcome.runAt, outcome.error, Date.now());
+        logger.warn(`delivery ${deliveryId} attempt ${claim.attempt} of ${policy.maxAttempts} failed, retry in ${outcome.runAt - Date.now()} ms: ${outcome.error}`);
+        return outcome;
+      case 'dead': {
+        const reason = describeError(error);
+        logger.error(`delivery ${deliveryId} failed for good (attempt ${claim.attempt} of ${policy.maxAttempts}): ${reason}`);
+        try {
+          await handler.onDead(job, error, context);
+        } catch (deadError) {
+          logger.error(`delivery ${deliveryId} error path failed: ${describeError(deadError)}`);
+        }
+        await state.markDead(claim, reason, Date.now());
+        return { kind: 'dead', error: reason };
+      }
+    }
+  }
+}
