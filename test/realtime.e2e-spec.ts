@@ -92,7 +92,9 @@ describe('realtime gateway (socket.io /ai) with the upstream relay', () => {
         callback: { status: 'delivered' },
       },
     });
-    expect((ack.state as Json).seq).toBeGreaterThanOrEqual(4);
+    // Nobody listened while it ran: ModelRiver's two pushes were recorded (and numbered) for late subscribers;
+    // our own progress was not published (the stored view above carries it), so it took no numbers.
+    expect((ack.state as Json).seq).toBe(2);
   });
 
   it('refuses forged, expired, foreign and malformed subscriptions', async () => {

@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import { FastifyReply, FastifyRequest } from 'fastify';
-import { ConflictError, InvalidJsonError, InvalidRequestError, NotFoundError, ServiceUnavailableError, UnprocessableError } from './errors';
+import { ConflictError, InvalidJsonError, InvalidRequestError, NotFoundError, OverloadedError, ServiceUnavailableError, UnprocessableError } from './errors';
 import { UpstreamError } from './upstream.error';
 
 interface ErrorBody {
@@ -62,7 +62,9 @@ export class AllExceptionsFilter implements ExceptionFilter {
       return;
     }
     if (exception instanceof ServiceUnavailableError) {
-      this.logger.error(`${request.method} ${request.url} unavailable (request ${requestId}): ${describe(exception)}`);
+      if (!(exception instanceof OverloadedError)) {
+        this.logger.error(`${request.method} ${request.url} unavailable (request ${requestId}): ${describe(exception)}`);
+      }
       void reply
         .status(503)
         .header('retry-after', String(exception.retryAfterSeconds))

@@ -43,3 +43,8 @@ export class ServiceUnavailableError extends Error {
     super(message, options);
   }
 }
+
+/** Intake is refusing new work until the backlog drains (admission control): expected, logged where it turns on and off. */
+export class OverloadedError extends ServiceUnavailableError {
+  override name = 'OverloadedError';
+}

@@ -93,6 +93,8 @@ export const webhookConfig = registerAs('webhook', () => {
     schemes: e.WEBHOOK_SIGNATURE_SCHEMES,
     maxBodyBytes: e.WEBHOOK_MAX_BODY_BYTES,
     eventTypes: e.WEBHOOK_EVENT_TYPES,
+    // A backlog older than a quarter of the budget leaves the rest for processing and callback retries.
+    maxBacklogAgeMs: e.INTAKE_MAX_BACKLOG_AGE_MS ?? Math.floor(e.CALLBACK_BUDGET_MS / 4),
   };
 });
 

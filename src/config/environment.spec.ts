@@ -32,6 +32,11 @@ describe('validateEnvironment', () => {
     expect(validateEnvironment({ ...valid, PORT: '' }).PORT).toBe(3000);
   });
 
+  it('derives the intake backlog limit from the callback budget unless set', () => {
+    expect(validateEnvironment(valid).INTAKE_MAX_BACKLOG_AGE_MS).toBeUndefined();
+    expect(validateEnvironment({ ...valid, INTAKE_MAX_BACKLOG_AGE_MS: '0' }).INTAKE_MAX_BACKLOG_AGE_MS).toBe(0);
+  });
+
   it('uses all four signature schemes by default', () => {
     expect(validateEnvironment(valid).WEBHOOK_SIGNATURE_SCHEMES).toEqual(['raw', 'ts_raw', 'ts_data', 'json']);
   });
@@ -45,6 +50,8 @@ describe('validateEnvironment', () => {
     ['a bad database URL', { DATABASE_URL: 'mysql://x' }, 'DATABASE_URL'],
     ['a bad log level', { LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     ['a tiny body limit', { WEBHOOK_MAX_BODY_BYTES: '10' }, 'WEBHOOK_MAX_BODY_BYTES'],
+    ['a negative backlog limit', { INTAKE_MAX_BACKLOG_AGE_MS: '-1' }, 'INTAKE_MAX_BACKLOG_AGE_MS'],
+    ['a backlog limit past the callback budget', { INTAKE_MAX_BACKLOG_AGE_MS: '250000' }, 'INTAKE_MAX_BACKLOG_AGE_MS'],
   ])('fails on %s, naming the variable', (_name, change, variable) => {
     expect(problems({ ...valid, ...change })).toContain(variable);
   });

@@ -99,6 +99,18 @@ export class EnvironmentVariables {
   @Matches(/^[a-z0-9_]+(\.[a-z0-9_]+)+$/, { each: true, message: 'each WEBHOOK_EVENT_TYPES entry must look like task.<name>' })
   WEBHOOK_EVENT_TYPES: string[] = ['task.ai_generated', 'task.completed'];
 
+  /**
+   * Admission control: while the oldest delivery that is due and not yet claimed has waited longer than this,
+   * new webhooks get 503 + Retry-After (ModelRiver retries later) instead of joining a backlog that would miss
+   * the callback window. 0 disables it. Unset: a quarter of CALLBACK_BUDGET_MS (60 s by default).
+   */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(290_000)
+  INTAKE_MAX_BACKLOG_AGE_MS?: number;
+
   /** Enables /admin (bearer token); unset, the admin routes answer 404. */
   @IsOptional()
   @Matches(/^.{24,}$/, { message: 'ADMIN_TOKEN must be at least 24 characters' })
@@ -326,6 +338,9 @@ export function validateEnvironment(raw: Record<string, unknown>): EnvironmentVa
   }
   if (env.HTTP_HEADERS_TIMEOUT_MS > env.HTTP_REQUEST_TIMEOUT_MS) {
     problems.push('HTTP_HEADERS_TIMEOUT_MS must not exceed HTTP_REQUEST_TIMEOUT_MS');
+  }
+  if (env.INTAKE_MAX_BACKLOG_AGE_MS !== undefined && env.INTAKE_MAX_BACKLOG_AGE_MS > env.CALLBACK_BUDGET_MS) {
+    problems.push('INTAKE_MAX_BACKLOG_AGE_MS must not exceed CALLBACK_BUDGET_MS: a delivery that waited longer cannot be called back in time');
   }
   if (env.CALLBACK_TIMEOUT_MS * 3 > env.CALLBACK_BUDGET_MS) {
     problems.push('CALLBACK_BUDGET_MS must be at least 3 x CALLBACK_TIMEOUT_MS (result attempts plus the error callback)');

@@ -15,6 +15,7 @@ export function sqlitePath(url: string): string {
 
 /** The database, as the app's services use it. */
 export interface DatabaseHandles {
+  dialect: 'sqlite' | 'postgres';
   /** Answers each caller once what it wrote (or may have read) is committed, and on disk with FULL. */
   db: Db;
   /**
@@ -45,7 +46,7 @@ function openSqlite(config: DatabaseConfig): DatabaseHandles {
   const driver = new GroupCommitSqliteDriver(sqlite, { durableFile: config.sqliteSynchronous === 'FULL' ? file : undefined });
   const db = new Kysely<Database>({ dialect: new GroupCommitSqliteDialect(driver) });
   const background = new Kysely<Database>({ dialect: new GroupCommitSqliteDialect(driver, driver.background) });
-  return { db, background, barrier: driver, commitStats: driver.stats };
+  return { dialect: 'sqlite', db, background, barrier: driver, commitStats: driver.stats };
 }
 
 const INT8 = 20;
@@ -65,7 +66,7 @@ function openPostgres(config: DatabaseConfig): DatabaseHandles {
   pool.on('error', () => undefined);
   pool.on('connect', (client) => client.on('error', () => undefined));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return { db, background: db, barrier: NO_BARRIER };
+  return { dialect: 'postgres', db, background: db, barrier: NO_BARRIER };
 }
 
 /** Opens the configured database and brings its schema up to date before anyone uses it. */

@@ -12,6 +12,26 @@ export interface CallbackAttempt {
   error: string | null;
 }
 
+/** An attempt to record: which kind of callback, its number for the delivery, and what happened. */
+export interface AttemptRecord {
+  kind: CallbackKind;
+  attempt: number;
+  response: CallbackAttempt;
+}
+
+/** The callback_attempts row for an attempt. */
+export const attemptRow = (deliveryId: string, { kind, attempt, response }: AttemptRecord) => ({
+  id: newRowId(),
+  delivery_id: deliveryId,
+  kind,
+  attempt,
+  status_code: response.statusCode,
+  duration_ms: response.durationMs,
+  outcome: response.outcome,
+  error: response.error,
+  created_at: Date.now(),
+});
+
 /** Every callback attempt of a delivery (the callback_attempts table). */
 @Injectable()
 export class CallbackAttemptsRepository {
@@ -29,20 +49,7 @@ export class CallbackAttemptsRepository {
    */
   async record(deliveryId: string, kind: CallbackKind, attempt: number, response: CallbackAttempt, callbackStatus?: CallbackStatus): Promise<void> {
     const status = callbackStatus ? this.deliveries.setCallbackStatus(deliveryId, callbackStatus) : undefined;
-    const row = this.background
-      .insertInto('callback_attempts')
-      .values({
-        id: newRowId(),
-        delivery_id: deliveryId,
-        kind,
-        attempt,
-        status_code: response.statusCode,
-        duration_ms: response.durationMs,
-        outcome: response.outcome,
-        error: response.error,
-        created_at: Date.now(),
-      })
-      .execute();
+    const row = this.background.insertInto('callback_attempts').values(attemptRow(deliveryId, { kind, attempt, response })).execute();
     await Promise.all([status, row]);
   }
 

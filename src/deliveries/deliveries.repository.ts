@@ -66,11 +66,14 @@ export class DeliveriesRepository {
     return { ...existing, inserted: false };
   }
 
-  /** The processor's output, kept so a retry (e.g. after a failed callback) never processes twice. */
-  async saveResult(id: string, result: unknown): Promise<void> {
+  /**
+   * The processor's output, kept when a run ends without completing (its callback was refused or interrupted),
+   * so the next run does not process again; a completed run writes it with its completion instead.
+   */
+  async saveResult(id: string, result: unknown, callbackStatus?: CallbackStatus): Promise<void> {
     await this.background
       .updateTable('webhook_deliveries')
-      .set({ result: JSON.stringify(result), updated_at: Date.now() })
+      .set({ result: JSON.stringify(result), updated_at: Date.now(), ...(callbackStatus ? { callback_status: callbackStatus } : {}) })
       .where('id', '=', id)
       .execute();
   }
@@ -126,6 +129,20 @@ export class DeliveriesRepository {
     return select.execute();
   }
 
+  /**
+   * When the longest-waiting delivery that is due and not yet claimed became due (queued or retrying; one index
+   * range on (status, next_run_at)), or undefined when none waits. Shared by every instance in the scale profile.
+   */
+  async dueUnclaimedSince(now: number): Promise<number | undefined> {
+    const row = await this.background
+      .selectFrom('webhook_deliveries')
+      .select((eb) => eb.fn.min('next_run_at').as('since'))
+      .where('status', 'in', ['queued', 'retrying'])
+      .where('next_run_at', '<=', now)
+      .executeTakeFirst();
+    return row?.since == null ? undefined : Number(row.since);
+  }
+
   /** Count and oldest arrival per status: the admin stats and the queue gauges. */
   async countByStatus(): Promise<{ status: DeliveryStatus; count: number; oldestAt: number }[]> {
     const rows = await this.db
@@ -173,8 +190,9 @@ export class DeliveriesRepository {
     return result.numUpdatedRows > 0n;
   }
 
+  /** Background view: sees a row inserted in this very turn too. */
   findByDedupeKey(dedupeKey: string): Promise<{ id: string } | undefined> {
-    return this.db.selectFrom('webhook_deliveries').select('id').where('dedupe_key', '=', dedupeKey).executeTakeFirst();
+    return this.background.selectFrom('webhook_deliveries').select('id').where('dedupe_key', '=', dedupeKey).executeTakeFirst();
   }
 
   async audit(entry: Omit<Insertable<AdminAuditTable>, 'id'>): Promise<void> {

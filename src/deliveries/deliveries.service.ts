@@ -4,7 +4,7 @@ import { isUniqueViolation } from '../database/unique-violation';
 import { dedupeKey } from './dedupe-key';
 import { DeliveriesRepository } from './deliveries.repository';
 import { readStoredPayload } from './delivery-payload';
-import { validateWebhookPayload } from './webhook-payload.dto';
+import { validateWebhookPayload } from './webhook-payload';
 
 export interface Replayed {
   delivery_id: string;

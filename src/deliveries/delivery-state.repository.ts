@@ -1,9 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { Expression, ExpressionBuilder, SqlBool } from 'kysely';
-import { InjectBackgroundDatabase } from '../database/database.module';
+import { JsonObject } from '../common/json';
+import { DatabaseHandles } from '../database/database.factory';
+import { DATABASE_HANDLES } from '../database/database.module';
 import { Database, DeliveryRow, Db } from '../database/database.types';
-import { UNFINISHED_STATUSES } from './deliveries.repository';
+import { AttemptRecord, attemptRow } from './callback-attempts.repository';
+import { CallbackStatus, UNFINISHED_STATUSES } from './deliveries.repository';
 
 /** A delivery taken by a worker for one run. */
 export interface ClaimedDelivery {
@@ -24,6 +27,8 @@ type Finish = {
   completed_at?: number;
   next_run_at?: number;
   last_error?: string;
+  result?: string;
+  callback_status?: CallbackStatus;
 };
 
 /**
@@ -38,7 +43,13 @@ type Finish = {
  */
 @Injectable()
 export class DeliveryStateRepository {
-  constructor(@InjectBackgroundDatabase() private readonly db: Db) {}
+  private readonly db: Db;
+  private readonly postgres: boolean;
+
+  constructor(@Inject(DATABASE_HANDLES) handles: DatabaseHandles) {
+    this.db = handles.background;
+    this.postgres = handles.dialect === 'postgres';
+  }
 
   /**
    * Embedded: claims up to `limit` runnable deliveries in one statement, most overdue first, then (with
@@ -59,13 +70,20 @@ export class DeliveryStateRepository {
    * delivery, say one the sweeper re-added, runs nothing). BullMQ's lock is the lease, so none is stored.
    */
   async claim(id: string, now: number): Promise<ClaimedDelivery | undefined> {
-    const [claimed] = await this.claimWhere(now, null, 1, (w) => w.and([w('id', '=', id), w('status', 'in', UNFINISHED_STATUSES)]));
-    return claimed;
+    const leaseToken = randomUUID();
+    const row = await this.db
+      .updateTable('webhook_deliveries')
+      .set((eb) => ({ status: 'processing', attempts: eb('attempts', '+', 1), lease_until: null, lease_token: leaseToken, updated_at: now }))
+      .where('id', '=', id)
+      .where('status', 'in', UNFINISHED_STATUSES)
+      .returningAll()
+      .executeTakeFirst();
+    return row && { deliveryId: row.id, attempt: row.attempts, leaseToken, row };
   }
 
   private async claimWhere(
     now: number,
-    leaseUntil: number | null,
+    leaseUntil: number,
     limit: number,
     condition: (w: ExpressionBuilder<Database, 'webhook_deliveries'>) => Expression<SqlBool>,
   ): Promise<ClaimedDelivery[]> {
@@ -106,8 +124,33 @@ export class DeliveryStateRepository {
     return result.numUpdatedRows > 0n;
   }
 
-  async complete(claim: ClaimedDelivery, now: number): Promise<void> {
-    await this.finish(claim, { status: 'completed', completed_at: now, updated_at: now });
+  /**
+   * Completed, with what the run leaves on the row (its result, the callback's status) in the same statement, and
+   * the callback attempt that ended it: on PostgreSQL in that statement too (a data-modifying WITH), on SQLite as
+   * a second statement of the same group commit.
+   */
+  async complete(
+    claim: ClaimedDelivery,
+    now: number,
+    left: { result?: JsonObject; callbackStatus?: CallbackStatus; attempt?: AttemptRecord } = {},
+  ): Promise<void> {
+    const completion = this.finishing(claim, {
+      status: 'completed',
+      completed_at: now,
+      updated_at: now,
+      ...(left.result === undefined ? {} : { result: JSON.stringify(left.result) }),
+      ...(left.callbackStatus === undefined ? {} : { callback_status: left.callbackStatus }),
+    });
+    if (!left.attempt) {
+      await completion.execute();
+      return;
+    }
+    const attempt = attemptRow(claim.deliveryId, left.attempt);
+    if (this.postgres) {
+      await this.db.with('completed', () => completion).insertInto('callback_attempts').values(attempt).execute();
+      return;
+    }
+    await Promise.all([completion.execute(), this.db.insertInto('callback_attempts').values(attempt).execute()]);
   }
 
   async retryAt(claim: ClaimedDelivery, runAt: number, error: string, now: number): Promise<void> {
@@ -150,11 +193,14 @@ export class DeliveryStateRepository {
   }
 
   private async finish(claim: ClaimedDelivery, changes: Finish): Promise<void> {
-    await this.db
+    await this.finishing(claim, changes).execute();
+  }
+
+  private finishing(claim: ClaimedDelivery, changes: Finish) {
+    return this.db
       .updateTable('webhook_deliveries')
       .set({ ...changes, lease_until: null, lease_token: null })
       .where('id', '=', claim.deliveryId)
-      .where('lease_token', '=', claim.leaseToken)
-      .execute();
+      .where('lease_token', '=', claim.leaseToken);
   }
 }

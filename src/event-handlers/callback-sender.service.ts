@@ -4,7 +4,7 @@ import { CallbackKind } from '../database/database.types';
 import { backoffDelay } from '../jobs/backoff';
 import { MetricsService } from '../metrics/metrics.service';
 import { JsonObject } from '../common/json';
-import { CallbackAttemptsRepository } from '../deliveries/callback-attempts.repository';
+import { AttemptRecord, CallbackAttemptsRepository } from '../deliveries/callback-attempts.repository';
 import { checkCallbackUrl } from '../modelriver/callback-url.policy';
 import { CallbackResponse, ModelRiverCallbackClient } from '../modelriver/modelriver-callback.client';
 
@@ -17,7 +17,8 @@ export interface CallbackTarget {
 }
 
 export type CallbackResult =
-  | { status: 'delivered'; statusCode: number | null }
+  /** `unrecorded`: a result's delivered attempt, for the caller to record with the delivery's completion. */
+  | { status: 'delivered'; statusCode: number | null; unrecorded?: AttemptRecord }
   | { status: 'failed'; reason: string }
   | { status: 'refused'; reason: string };
 
@@ -31,7 +32,6 @@ export interface SendContext {
   persisted(): Promise<void>;
 }
 
-const DELIVERED_STATUS = { result: 'delivered', error: 'error_sent' } as const;
 
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -60,17 +60,10 @@ export class CallbackSender {
     return checkCallbackUrl(target.callbackUrl, target.channelId, this.config);
   }
 
-  /** `onDelivered` runs the moment ModelRiver accepts, before that is recorded (live progress waits for nothing). */
-  sendResult(
-    target: CallbackTarget,
-    data: JsonObject,
-    event: string | null,
-    context: SendContext,
-    onDelivered?: () => void,
-  ): Promise<CallbackResult> {
+  sendResult(target: CallbackTarget, data: JsonObject, event: string | null, context: SendContext): Promise<CallbackResult> {
     const body = { data, task_id: `task_${target.deliveryId}`, metadata: { delivery_id: target.deliveryId, event } };
     const lastStart = target.receivedAt + this.config.budgetMs - 2 * this.config.timeoutMs;
-    return this.send(target, 'result', body, lastStart, context, onDelivered);
+    return this.send(target, 'result', body, lastStart, context);
   }
 
   /** Exactly one attempt: the user must hear that processing failed, but not twice. */
@@ -86,7 +79,6 @@ export class CallbackSender {
     body: JsonObject,
     lastStart: number,
     context: SendContext,
-    onDelivered?: () => void,
   ): Promise<CallbackResult> {
     const checked = this.check(target);
     if (!checked.ok) {
@@ -102,15 +94,17 @@ export class CallbackSender {
     let last: CallbackResponse | undefined;
     for (let attempt = 1; !draining.aborted || attempt === 1; attempt++) {
       last = await this.client.post(checked.url, body, this.config.timeoutMs, signal);
-      if (last.outcome === 'delivered') onDelivered?.();
-      // A delivered callback and its new status commit together: the smaller the gap between ModelRiver's 2xx
-      // and this commit, the smaller the window in which a crash makes us call back twice.
-      await this.attempts.record(target.deliveryId, kind, attempt, last, last.outcome === 'delivered' ? DELIVERED_STATUS[kind] : undefined);
       this.metrics.callbacks.inc({ kind, outcome: last.outcome, status: String(last.statusCode ?? 'none') });
       if (last.outcome === 'delivered') {
         this.logger.log(`${kind} callback for delivery ${target.deliveryId} delivered (${last.statusCode}, attempt ${attempt})`);
+        // The smaller the gap between ModelRiver's 2xx and the record of it, the smaller the window in which a
+        // crash makes us call back twice. A result's attempt is recorded by the delivery's completion, which the
+        // caller writes at once (one statement on PostgreSQL); an error callback's status is written here.
+        if (kind === 'result') return { status: 'delivered', statusCode: last.statusCode, unrecorded: { kind, attempt, response: last } };
+        await this.attempts.record(target.deliveryId, kind, attempt, last, 'error_sent');
         return { status: 'delivered', statusCode: last.statusCode };
       }
+      await this.attempts.record(target.deliveryId, kind, attempt, last);
       if (last.outcome === 'refused') return { status: 'refused', reason: last.error ?? 'refused' };
       if (last.outcome === 'final') break;
       const wait = Math.max(

@@ -5,8 +5,8 @@ import { callbackConfig, CallbackConfig, processingConfig, ProcessingConfig } fr
 import { DeliveryRow } from '../database/database.types';
 import { DeliveriesRepository, SETTLED_CALLBACK_STATUSES } from '../deliveries/deliveries.repository';
 import { readStoredPayload } from '../deliveries/delivery-payload';
-import { AI_GENERATED } from '../deliveries/webhook-payload.dto';
-import { DeliveryJob, DeliveryJobHandler, JOB_QUEUE, JobContext, JobQueue, PermanentJobError } from '../jobs/job-queue.port';
+import { AI_GENERATED } from '../deliveries/webhook-payload';
+import { DeliveryJob, DeliveryJobHandler, JOB_QUEUE, JobContext, JobQueue, PermanentJobError, RunCompletion } from '../jobs/job-queue.port';
 import { MetricsService } from '../metrics/metrics.service';
 import { CallbackSender, CallbackTarget } from './callback-sender.service';
 import { DELIVERY_PROGRESS, DeliveryProgressEvent } from './events/delivery-progress.event';
@@ -49,7 +49,7 @@ export class DeliveryDispatcher implements DeliveryJobHandler, OnModuleInit {
     this.queue.setHandler(this);
   }
 
-  async handle(job: DeliveryJob, context: JobContext): Promise<void> {
+  async handle(job: DeliveryJob, context: JobContext): Promise<RunCompletion> {
     const { delivery, event } = await this.load(job.deliveryId, context.claimed);
     const target = toTarget(delivery, event);
     if (target) {
@@ -61,44 +61,43 @@ export class DeliveryDispatcher implements DeliveryJobHandler, OnModuleInit {
       }
     }
 
-    let result = delivery.result === null ? undefined : (JSON.parse(delivery.result) as JsonObject);
-    if (result === undefined) {
-      this.events.emit(DELIVERY_PROGRESS.processing, new DeliveryProgressEvent(event.channelId, delivery.id));
-      result = await this.process(event, delivery, context);
-      await this.deliveries.saveResult(delivery.id, result);
-    }
-    const processed = (callbackStatus: string) =>
+    // A stored result (an earlier run's callback did not get through) is reused, never computed again. A fresh one
+    // is written with the completion, or kept below when the run ends otherwise. (A crash between processing and
+    // the callback's answer runs the processor again: processors are idempotent.)
+    const stored = delivery.result === null ? undefined : (JSON.parse(delivery.result) as JsonObject);
+    if (stored === undefined) this.events.emit(DELIVERY_PROGRESS.processing, new DeliveryProgressEvent(event.channelId, delivery.id));
+    const result = stored ?? (await this.process(event, delivery, context));
+    const fresh = stored === undefined ? result : undefined;
+    const processed = (callbackStatus: string) => () =>
       this.events.emit(DELIVERY_PROGRESS.processed, new DeliveryProgressEvent(event.channelId, delivery.id, result, callbackStatus));
 
     if (!target) {
-      if (delivery.callback_status === null) await this.deliveries.setCallbackStatus(delivery.id, 'not_required');
-      processed('not_required');
-      return;
+      return { result: fresh, callbackStatus: delivery.callback_status === null ? 'not_required' : undefined, announce: processed('not_required') };
     }
-    if (delivery.callback_status === 'delivered') {
-      processed('delivered');
-      return;
-    }
-    const sent = await this.callbacks.sendResult(target, result, event.event, context, () => processed('delivered'));
-    if (sent.status === 'delivered') return; // announced on ModelRiver's 2xx; its status was committed with the attempt
-    if (sent.status === 'refused') await this.deliveries.setCallbackStatus(delivery.id, 'refused');
+    if (delivery.callback_status === 'delivered') return { result: fresh, announce: processed('delivered') };
+    const sent = await this.callbacks.sendResult(target, result, event.event, context);
+    // The completion, written at once, records ModelRiver's 2xx; the attempt's own row follows.
+    if (sent.status === 'delivered') return { result: fresh, callbackStatus: 'delivered', attempt: sent.unrecorded, announce: processed('delivered') };
+    if (fresh || sent.status === 'refused') await this.deliveries.saveResult(delivery.id, result, sent.status === 'refused' ? 'refused' : undefined);
     if (context.draining.aborted) throw new Error('interrupted by shutdown');
     throw new PermanentJobError(`callback ${sent.status}: ${sent.reason}`);
   }
 
   /** Failed for good: tell ModelRiver once, unless the URL itself is the problem or the result already went out. */
-  async onDead(job: DeliveryJob, error: Error, context: JobContext): Promise<void> {
+  async onDead(job: DeliveryJob, error: Error, context: JobContext): Promise<{ announce?: () => void }> {
     const { delivery, event } = await this.load(job.deliveryId).catch(() => ({ delivery: undefined, event: undefined }));
-    if (!delivery || !event) return;
-    this.events.emit(DELIVERY_PROGRESS.failed, new DeliveryProgressEvent(event.channelId, delivery.id, undefined, undefined, error.message.slice(0, 500)));
+    if (!delivery || !event) return {};
+    const announce = () =>
+      this.events.emit(DELIVERY_PROGRESS.failed, new DeliveryProgressEvent(event.channelId, delivery.id, undefined, undefined, error.message.slice(0, 500)));
     const target = toTarget(delivery, event);
     const settled = SETTLED_CALLBACK_STATUSES as readonly (string | null)[];
-    if (!target || settled.includes(delivery.callback_status)) return;
+    if (!target || settled.includes(delivery.callback_status)) return { announce };
     const sent = await this.callbacks.sendError(target, error.message.slice(0, 500), context);
     if (sent.status !== 'delivered') {
       await this.deliveries.setCallbackStatus(delivery.id, sent.status === 'refused' ? 'refused' : 'error_failed');
     }
     this.logger.warn(`delivery ${delivery.id} error callback ${sent.status}`);
+    return { announce };
   }
 
   private async process(event: ModelRiverEvent, delivery: DeliveryRow, context: JobContext): Promise<JsonObject> {

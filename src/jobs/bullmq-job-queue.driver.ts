@@ -87,7 +87,9 @@ export class BullMqJobQueue implements JobQueue {
         // run (the database down during the claim), with the same backoff with jitter.
         attempts: this.config.maxAttempts,
         backoff: { type: 'custom' },
-        removeOnComplete: { age: 24 * 3600 },
+        // The delivery row is the record; a finished job is only Redis memory and cleanup work. (A replay
+        // re-adds it: JobQueue.requeue.) Jobs BullMQ failed on its own stay a week for inspection.
+        removeOnComplete: true,
         removeOnFail: { age: 7 * 24 * 3600 },
       },
     });

@@ -82,8 +82,9 @@ export async function runClaimed(
     if (claim.attempt > policy.maxAttempts) {
       throw new PermanentJobError(`gave up after ${claim.attempt - 1} interrupted attempts (QUEUE_MAX_ATTEMPTS ${policy.maxAttempts})`);
     }
-    await handler.handle(job, context);
-    await state.complete(claim, Date.now());
+    const completion = await handler.handle(job, context);
+    await state.complete(claim, Date.now(), completion ?? {});
+    completion?.announce?.();
     return { kind: 'completed' };
   } catch (thrown) {
     const error = thrown instanceof Error ? thrown : new Error(String(thrown));
@@ -100,12 +101,14 @@ export async function runClaimed(
       case 'dead': {
         const reason = describeError(error);
         logger.error(`delivery ${deliveryId} failed for good (attempt ${claim.attempt} of ${policy.maxAttempts}): ${reason}`);
+        let announce: (() => void) | undefined;
         try {
-          await handler.onDead(job, error, context);
+          announce = (await handler.onDead(job, error, context))?.announce;
         } catch (deadError) {
           logger.error(`delivery ${deliveryId} error path failed: ${describeError(deadError)}`);
         }
         await state.markDead(claim, reason, Date.now());
+        announce?.();
         return { kind: 'dead', error: reason };
       }
     }

@@ -5,7 +5,10 @@
  * retries back off, shutdown releases what is unfinished, and a job that keeps failing (or whose worker keeps
  * dying) ends dead after `maxAttempts` claims, with `onDead` called once before it is marked so.
  */
+import { JsonObject } from '../common/json';
 import { DeliveryRow } from '../database/database.types';
+import { AttemptRecord } from '../deliveries/callback-attempts.repository';
+import { CallbackStatus } from '../deliveries/deliveries.repository';
 
 export const JOB_QUEUE = Symbol('JOB_QUEUE');
 
@@ -34,11 +37,28 @@ export interface JobContext {
   claimed: DeliveryRow;
 }
 
+/**
+ * What a completed run leaves on the delivery row besides its status: written with the completion, in the same
+ * statement, as soon as `handle` resolves.
+ */
+export interface RunCompletion {
+  /** The processor's result, if this run computed it. */
+  result?: JsonObject;
+  callbackStatus?: CallbackStatus;
+  /** The callback attempt that ended the run, recorded with the completion. */
+  attempt?: AttemptRecord;
+  /** Tells whoever follows the delivery, once its end is recorded (a late reader of the row then sees it too). */
+  announce?: () => void;
+}
+
 export interface DeliveryJobHandler {
   /** Resolve when the job is done. Throw PermanentJobError to stop retrying; any other error retries. */
-  handle(job: DeliveryJob, context: JobContext): Promise<void>;
-  /** Called once the job has failed for good, before it is marked dead (e.g. to send the error callback). */
-  onDead(job: DeliveryJob, error: Error, context: JobContext): Promise<void>;
+  handle(job: DeliveryJob, context: JobContext): Promise<RunCompletion | void>;
+  /**
+   * Called once the job has failed for good, before it is marked dead (e.g. to send the error callback). What it
+   * returns to announce is announced once the delivery is marked dead.
+   */
+  onDead(job: DeliveryJob, error: Error, context: JobContext): Promise<{ announce?: () => void } | void>;
 }
 
 export interface JobQueue {

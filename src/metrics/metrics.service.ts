@@ -4,7 +4,7 @@ import { DatabaseHandles } from '../database/database.factory';
 import { DATABASE_HANDLES } from '../database/database.module';
 import { DeliveriesRepository, UNFINISHED_STATUSES } from '../deliveries/deliveries.repository';
 
-export type RejectReason = 'signature' | 'size' | 'content_type' | 'json' | 'draining' | 'storage';
+export type RejectReason = 'signature' | 'size' | 'content_type' | 'json' | 'draining' | 'storage' | 'backlog';
 
 /** One registry for the process; counters move where things happen, gauges read the database when scraped. */
 @Injectable()
@@ -37,6 +37,12 @@ export class MetricsService {
     name: 'modelriver_callbacks_total',
     help: 'Callback attempts by kind (result or error), outcome and HTTP status',
     labelNames: ['kind', 'outcome', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly intakeBacklogAge = new Gauge({
+    name: 'modelriver_intake_backlog_age_seconds',
+    help: 'How long the oldest due, unclaimed delivery has waited, as admission control last read it (cluster-wide)',
     registers: [this.registry],
   });
 
@@ -117,6 +123,6 @@ export class MetricsService {
   }
 
   rejected(reason: RejectReason): void {
-    this.webhooks.inc({ outcome: reason === 'storage' ? 'unavailable' : 'rejected', reason });
+    this.webhooks.inc({ outcome: reason === 'storage' ? 'unavailable' : reason === 'backlog' ? 'refused' : 'rejected', reason });
   }
 }

@@ -44,15 +44,21 @@ function withConnectTimeouts<T extends FilteringAgentClass>(Base: T, connectTime
 /** The answer's body is never used: read at most this much of it so the connection can be reused. */
 const MAX_ANSWER_BYTES = 64 * 1024;
 
+/** The exchange took longer than its deadline. */
+class DeadlineError extends Error {
+  override name = 'DeadlineError';
+}
+
 /**
  * One POST over node:http (the hot path: no client library in between). Never follows redirects: a 3xx is
  * just a status. Settles with the status once the answer has been read (or abandoned past the size cap);
- * rejects on network errors and when `signal` aborts before the status line arrived.
+ * rejects on network errors, past `deadlineMs`, and when `signal` aborts before the status line arrived. One
+ * timer and one listener per request (AbortSignal.timeout and AbortSignal.any cost more on every callback).
  */
 function postJson(
   url: URL,
   payload: string,
-  options: { agent: Agent; authorization: string; signal: AbortSignal },
+  options: { agent: Agent; authorization: string; deadlineMs: number; signal?: AbortSignal },
 ): Promise<{ status: number; retryAfter: string | undefined }> {
   return new Promise((resolve, reject) => {
     const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
@@ -61,7 +67,6 @@ function postJson(
       {
         method: 'POST',
         agent: options.agent,
-        signal: options.signal,
         headers: {
           authorization: options.authorization,
           'content-type': 'application/json',
@@ -76,11 +81,20 @@ function postJson(
           if (size > MAX_ANSWER_BYTES) response.destroy();
         });
         // 'close' follows 'end', a destroy and an abort alike: the status is known either way.
-        response.on('close', () => resolve(answer));
+        response.on('close', () => finish(() => resolve(answer)));
         response.on('error', () => undefined);
       },
     );
-    request.on('error', reject);
+    const abort = () => request.destroy(new Error('aborted'));
+    const timer = setTimeout(() => request.destroy(new DeadlineError(`no answer within ${options.deadlineMs} ms`)), options.deadlineMs);
+    options.signal?.addEventListener('abort', abort, { once: true });
+    const finish = (settle: () => void) => {
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', abort);
+      settle();
+    };
+    request.on('error', (error) => finish(() => reject(error)));
+    if (options.signal?.aborted) abort();
     request.end(payload);
   });
 }
@@ -123,12 +137,12 @@ export class ModelRiverCallbackClient implements OnApplicationShutdown {
   async post(url: URL, body: unknown, timeoutMs: number, signal?: AbortSignal): Promise<CallbackResponse> {
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
-    const deadline = AbortSignal.timeout(Math.max(1, timeoutMs));
     try {
       const response = await postJson(url, JSON.stringify(body), {
         agent: url.protocol === 'https:' ? this.httpsAgent : this.httpAgent,
         authorization: `Bearer ${this.config.apiKey}`,
-        signal: signal ? AbortSignal.any([deadline, signal]) : deadline,
+        deadlineMs: Math.max(1, timeoutMs),
+        signal,
       });
       const outcome = classifyStatus(response.status);
       return {
@@ -145,11 +159,7 @@ export class ModelRiverCallbackClient implements OnApplicationShutdown {
         outcome: refused ? 'refused' : 'retryable',
         statusCode: null,
         durationMs: elapsed(),
-        error: refused
-          ? `refused at connect time: ${message}`
-          : deadline.aborted
-            ? `no answer within ${timeoutMs} ms`
-            : `network error: ${message}`,
+        error: refused ? `refused at connect time: ${message}` : error instanceof DeadlineError ? message : `network error: ${message}`,
         retryAfterMs: null,
       };
     }

@@ -4,15 +4,17 @@ import {
   ConnectedSocket,
   MessageBody,
   OnGatewayConnection,
+  OnGatewayInit,
   SubscribeMessage,
   WebSocketGateway,
   WebSocketServer,
 } from '@nestjs/websockets';
 import { Namespace, Socket } from 'socket.io';
 import { AiService } from '../ai/ai.service';
-import { realtimeConfig, RealtimeConfig } from '../config/configuration';
+import { realtimeConfig, RealtimeConfig, redisConfig, RedisConfig } from '../config/configuration';
 import { MetricsService } from '../metrics/metrics.service';
 import { ChannelStateStore } from './channel-state.store';
+import { ChannelWatch } from './channel-watch.service';
 import { AiClientEvents, AiEventPayload, AiServerEventName, AiServerEvents } from './realtime-events';
 import { verifySubscriptionToken } from '../ai/subscription-token';
 
@@ -30,7 +32,7 @@ const channelOf = (roomName: string) => (roomName.startsWith('channel:') ? roomN
  * latest state, so a late subscriber misses nothing.
  */
 @WebSocketGateway({ namespace: AI_NAMESPACE })
-export class AiGateway implements OnGatewayConnection {
+export class AiGateway implements OnGatewayInit, OnGatewayConnection {
   private readonly logger = new Logger(AiGateway.name);
   @WebSocketServer() private readonly server: Namespace<AiClientEvents, AiServerEvents>;
 
@@ -40,7 +42,13 @@ export class AiGateway implements OnGatewayConnection {
     private readonly requests: AiService,
     private readonly events: EventEmitter2,
     private readonly metrics: MetricsService,
+    private readonly watch: ChannelWatch,
+    @Inject(redisConfig.KEY) private readonly redis: RedisConfig,
   ) {}
+
+  afterInit(server: Namespace<AiClientEvents, AiServerEvents>): void {
+    this.watch.attach(server, this.redis.profile === 'scale');
+  }
 
   handleConnection(socket: Socket<AiClientEvents, AiServerEvents>): void {
     this.metrics.socketConnections.inc();
@@ -72,6 +80,8 @@ export class AiGateway implements OnGatewayConnection {
     }
     if (!socket.rooms.has(room(channelId))) this.metrics.socketSubscriptions.inc();
     await socket.join(room(channelId));
+    // Every instance must know the channel is watched before the stored view is read (see ChannelWatch).
+    await this.watch.watch(channelId);
     return { ok: true, state: await this.snapshot(channelId) };
   }
 

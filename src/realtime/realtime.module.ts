@@ -3,6 +3,7 @@ import { AiModule } from '../ai/ai.module';
 import { ModelRiverModule } from '../modelriver/modelriver.module';
 import { AiGateway } from './ai.gateway';
 import { ChannelStateStore } from './channel-state.store';
+import { ChannelWatch } from './channel-watch.service';
 import { RealtimeListener } from './realtime.listener';
 import { RealtimePublisher } from './realtime.publisher';
 import { UpstreamRelay } from './upstream-relay.service';
@@ -10,6 +11,6 @@ import { UpstreamRelay } from './upstream-relay.service';
 /** Live events for browsers: the socket.io gateway, ModelRiver's Phoenix channel relayed, and our own progress. */
 @Module({
   imports: [AiModule, ModelRiverModule],
-  providers: [ChannelStateStore, AiGateway, RealtimePublisher, UpstreamRelay, RealtimeListener],
+  providers: [ChannelStateStore, ChannelWatch, AiGateway, RealtimePublisher, UpstreamRelay, RealtimeListener],
 })
 export class RealtimeModule {}

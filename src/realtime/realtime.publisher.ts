@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { JsonObject } from '../common/json';
 import { AiGateway } from './ai.gateway';
 import { ChannelStateStore, StateChange } from './channel-state.store';
+import { ChannelWatch } from './channel-watch.service';
 import { AiEventBody, AiEventPayload, AiServerEventName } from './realtime-events';
 
 /** Publishes a channel's events to its subscribers, each with the channel's next sequence number and server time (`at`). */
@@ -12,6 +13,7 @@ export class RealtimePublisher {
   constructor(
     private readonly gateway: AiGateway,
     private readonly states: ChannelStateStore,
+    private readonly watch: ChannelWatch,
   ) {}
 
   upstreamResponse(channelId: string, response: JsonObject): Promise<void> {
@@ -23,11 +25,15 @@ export class RealtimePublisher {
     return this.publish(channelId, 'ai:error', { error: message }, { source: 'upstream', error: message });
   }
 
+  // Our own progress is published only to channels someone watches: a late subscriber reads it from storage.
+
   processing(channelId: string): Promise<void> {
+    if (!this.watch.isWatched(channelId)) return Promise.resolve();
     return this.publish(channelId, 'ai:processing', { status: 'processing' }, { status: 'processing' });
   }
 
   processed(channelId: string, result: JsonObject | undefined, callbackStatus: string | null | undefined): Promise<void> {
+    if (!this.watch.isWatched(channelId)) return Promise.resolve();
     return this.publish(
       channelId,
       'ai:processed',
@@ -37,6 +43,7 @@ export class RealtimePublisher {
   }
 
   failed(channelId: string, error: string): Promise<void> {
+    if (!this.watch.isWatched(channelId)) return Promise.resolve();
     return this.publish(channelId, 'ai:error', { status: 'failed', error }, { source: 'processing', status: 'failed', error });
   }
 

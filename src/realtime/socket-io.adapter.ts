@@ -26,7 +26,8 @@ export class ConfiguredIoAdapter extends IoAdapter {
     for (const client of [pub, sub]) client.on('error', (error: Error) => this.logger.warn(`socket.io redis: ${error.message}`));
     await Promise.all([pub, sub].map((client) => new Promise((resolve, reject) => client.once('ready', resolve).once('error', reject))));
     this.clients = [pub, sub];
-    this.redisAdapter = createAdapter(pub, sub);
+    // Requests between instances (a subscribe's watch announcement, counting a room's sockets) wait this long at most.
+    this.redisAdapter = createAdapter(pub, sub, { requestsTimeout: 2000 });
   }
 
   override createIOServer(port: number, options?: ServerOptions): Server {

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { ServiceUnavailableError } from '../common/errors';
+import { OverloadedError, ServiceUnavailableError } from '../common/errors';
 import { isJsonObject } from '../common/json';
 import { webhookConfig, WebhookConfig } from '../config/configuration';
 import { WRITE_BARRIER } from '../database/database.module';
@@ -8,9 +8,10 @@ import { WriteBarrier } from '../database/write-barrier';
 import { dedupeKey, quarantineKey } from '../deliveries/dedupe-key';
 import { DeliveriesRepository, NewDelivery } from '../deliveries/deliveries.repository';
 import { parseDeliveryPayload } from '../deliveries/delivery-payload';
-import { validateWebhookPayload } from '../deliveries/webhook-payload.dto';
+import { validateWebhookPayload } from '../deliveries/webhook-payload';
 import { JOB_QUEUE, JobQueue } from '../jobs/job-queue.port';
 import { MetricsService } from '../metrics/metrics.service';
+import { IntakeAdmission } from './intake-admission.service';
 import { SignatureMatch } from './webhook-signature.guard';
 
 export type WebhookAnswer =
@@ -34,6 +35,7 @@ export class WebhookIngestService {
     private readonly metrics: MetricsService,
     @Inject(webhookConfig.KEY) private readonly config: WebhookConfig,
     @Inject(WRITE_BARRIER) private readonly barrier: WriteBarrier,
+    private readonly admission: IntakeAdmission,
   ) {}
 
   async ingest(rawBody: Buffer, signature: SignatureMatch): Promise<WebhookAnswer> {
@@ -85,10 +87,16 @@ export class WebhookIngestService {
       };
     }
 
+    const key = dedupeKey(validation.channelId, validation.type);
+    // Over the backlog limit a new delivery is refused, but a redelivery of one already stored still gets its 200.
+    if (!(await this.admission.admits()) && !(await this.deliveries.findByDedupeKey(key).catch(this.storageFailed))) {
+      this.metrics.rejected('backlog');
+      throw new OverloadedError('too many deliveries are waiting to be processed; retry later', undefined, this.admission.retryAfterSeconds());
+    }
     const stored = await this.store(
       {
         ...row,
-        dedupe_key: dedupeKey(validation.channelId, validation.type),
+        dedupe_key: key,
         status: 'queued',
         channel_id: validation.channelId,
         type: validation.type,

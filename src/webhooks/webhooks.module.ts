@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { DeliveriesModule } from '../deliveries/deliveries.module';
+import { IntakeAdmission } from './intake-admission.service';
 import { WebhookIngestService } from './webhook-ingest.service';
 import { WebhookSignatureGuard } from './webhook-signature.guard';
 import { WebhooksController } from './webhooks.controller';
@@ -8,6 +9,6 @@ import { WebhooksController } from './webhooks.controller';
 @Module({
   imports: [DeliveriesModule],
   controllers: [WebhooksController],
-  providers: [WebhookIngestService, WebhookSignatureGuard],
+  providers: [WebhookIngestService, WebhookSignatureGuard, IntakeAdmission],
 })
 export class WebhooksModule {}

@@ -23,6 +23,9 @@ export class CallbackSink {
   private server?: Server;
   url = '';
 
+  /** `delayMs`: every answer waits this long (a slow ModelRiver). */
+  constructor(private readonly options: { delayMs?: number } = {}) {}
+
   async start(host = '127.0.0.1'): Promise<this> {
     this.server = createServer((req, res) => this.handle(req, res));
     this.server.on('connection', (socket) => {
@@ -72,8 +75,12 @@ export class CallbackSink {
       const reply = this.scripts.get(channelId)?.shift() ?? 200;
       if (reply === 'hang') return;
       const { status, headers } = typeof reply === 'number' ? { status: reply, headers: {} } : reply;
-      res.writeHead(status, { 'content-type': 'application/json', ...headers });
-      res.end(JSON.stringify({ ok: status < 300 }));
+      const answer = () => {
+        res.writeHead(status, { 'content-type': 'application/json', ...headers });
+        res.end(JSON.stringify({ ok: status < 300 }));
+      };
+      if (this.options.delayMs) setTimeout(answer, this.options.delayMs);
+      else answer();
     });
   }
 }

@@ -52,7 +52,7 @@ export interface ScaleCluster {
  * Per test: a fresh PostgreSQL database and Redis database, a callback sink, and instances of the built app on
  * them (the scale profile as an operator runs it); every instance is killed and everything dropped afterwards.
  */
-export function useScaleCluster(defaults: Record<string, string> = {}): ScaleCluster {
+export function useScaleCluster(defaults: Record<string, string> = {}, options: { sinkDelayMs?: number } = {}): ScaleCluster {
   const apps: AppProcess[] = [];
   const cluster = {
     async start(extra: Record<string, string> = {}) {
@@ -72,7 +72,7 @@ export function useScaleCluster(defaults: Record<string, string> = {}): ScaleClu
   } as ScaleCluster;
   beforeEach(async () => {
     cluster.backends = await freshBackends();
-    cluster.sink = await new CallbackSink().start();
+    cluster.sink = await new CallbackSink({ delayMs: options.sinkDelayMs }).start();
     cluster.pg = new Client({ connectionString: cluster.backends.databaseUrl });
     await cluster.pg.connect();
   });

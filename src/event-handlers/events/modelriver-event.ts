@@ -1,5 +1,5 @@
 import { isJsonObject, JsonObject } from '../../common/json';
-import { AI_GENERATED, TASK_COMPLETED } from '../../deliveries/webhook-payload.dto';
+import { AI_GENERATED, TASK_COMPLETED } from '../../deliveries/webhook-payload';
 
 /** Event names on the in-process bus: `modelriver.<type>[.<event>]`. */
 export const MODELRIVER_EVENTS = {

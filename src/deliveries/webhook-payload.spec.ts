@@ -1,4 +1,4 @@
-import { nestingDepth, validateWebhookPayload } from './webhook-payload.dto';
+import { nestingDepth, validateWebhookPayload } from './webhook-payload';
 
 const aiGenerated = {
   type: 'task.ai_generated',
@@ -49,6 +49,20 @@ describe('validateWebhookPayload', () => {
     const result = validateWebhookPayload(payload);
     expect(result.ok).toBe(false);
     expect(!result.ok && result.errors.join('\n')).toContain(field);
+  });
+
+  it.each<[string, unknown, string[]]>([
+    ['no type', { channel_id: 'c' }, ['type is required']],
+    ['no callback_url', { ...aiGenerated, callback_url: undefined }, ['callback_url is required']],
+    ['an empty callback_url', { ...aiGenerated, callback_url: '' }, ['callback_url must not be empty']],
+    ['a numeric channel_id', { ...aiGenerated, channel_id: 42 }, ['channel_id must be a string']],
+    ['a long type', { type: `task.${'x'.repeat(100)}`, channel_id: 'c' }, ['type must be at most 100 characters']],
+    ['ai_response without data', { ...aiGenerated, ai_response: { meta: {} } }, ['ai_response.data is required']],
+    ['ai_response that is a string', { ...aiGenerated, ai_response: 'x' }, ['ai_response must be a JSON object']],
+    ['a status outside success|error', { type: 'task.completed', channel_id: 'c', status: 'ok' }, ['status must be one of success, error']],
+    ['several problems', { type: 'task.ai_generated', channel_id: 'c' }, ['event is required', 'ai_response is required', 'callback_url is required']],
+  ])('says exactly what is wrong with %s', (_name, payload, errors) => {
+    expect(validateWebhookPayload(payload)).toEqual({ ok: false, errors });
   });
 
   it('rejects hostile nesting without recursing into it', () => {
