@@ -1,20 +1,19 @@
-// `npm run bench`: the full pipeline (built app: embedded profile, and the scale profile when PostgreSQL and
-// Redis answer) against a bare node:http baseline, in the same run on the same machine. Signed ~1.5 KB
+// Part of `npm run bench`: the full pipeline (built app, embedded profile) against a bare node:http baseline, in
+// the same run on the same machine (the scale profile has its own script: bench/scale.js). Signed ~1.5 KB
 // task.ai_generated deliveries with unique channel ids (half content_ready, half entities_extracted), callbacks
 // to a local sink; per target a warm-up, a phase as fast as the connections go, and an open-loop phase at half
 // that rate. Reports ratios, never bare figures alone.
-// Usage: npm run build && npm run bench [-- --duration 15 --connections 64 --rate N --normal --no-scale --prof]
+// Usage: npm run build && node bench/pipeline.js [--duration 15 --connections 64 --rate N --normal --prof]
 'use strict';
 const { Buffer } = require('node:buffer');
 const { spawn, execFileSync } = require('node:child_process');
-const { createHmac, randomUUID } = require('node:crypto');
 const { mkdirSync, mkdtempSync, rmSync, writeFileSync } = require('node:fs');
 const http = require('node:http');
-const { createServer } = require('node:net');
 const { tmpdir } = require('node:os');
 const { join } = require('node:path');
 const { performance } = require('node:perf_hooks');
 const autocannon = require('autocannon');
+const { APP_ENV, SECRET, freePort, payload, pct, sleep, startSink, waitUp } = require('./common');
 const { pace } = require('./pace');
 
 const arg = (name, fallback) => {
@@ -27,7 +26,6 @@ const CONNECTIONS = arg('connections', 64);
 // --rate N: run the open-loop phase at N req/s for every target (compare latency at one load) instead of half
 // of each target's own maximum.
 const RATE = arg('rate', 0);
-const SECRET = 'whsec_bench_secret_0123456789abcdef';
 const SYNC = process.argv.includes('--normal') ? 'NORMAL' : 'FULL';
 // --prof: write a V8 CPU profile of the app run to bench/results/ (open it in Chrome DevTools or speedscope).
 const PROFILE = process.argv.includes('--prof');
@@ -41,70 +39,10 @@ const hasTaskset = (() => {
   }
 })();
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const pct = (values, p) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : NaN;
-};
-const freePort = () =>
-  new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-
-/** Callbacks arrive here; we note when each channel was called back. */
-function startSink() {
-  const received = new Map();
-  const server = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      const channel = decodeURIComponent(req.url.split('/').pop());
-      if (!received.has(channel)) received.set(channel, Date.now());
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
-    });
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, received, url: `http://127.0.0.1:${server.address().port}` })));
-}
-
-function payload(sinkUrl, n) {
-  const channelId = randomUUID();
-  const contentReady = n % 2 === 0;
-  const filler = 'Lorem ipsum dolor sit amet, consectetur adipiscing elit. '.repeat(16);
-  const body = JSON.stringify({
-    type: 'task.ai_generated',
-    event: contentReady ? 'content_ready' : 'entities_extracted',
-    channel_id: channelId,
-    ai_response: {
-      data: contentReady ? { title: `Benchmark article ${n}`, body: filler } : { entities: [{ name: 'Ada Lovelace', type: 'person' }, { name: 'London', type: 'place' }], text: filler },
-      meta: { provider: 'bench', model: 'bench-1', duration_ms: 120 },
-    },
-    callback_url: `${sinkUrl}/v1/callback/${channelId}`,
-    callback_required: true,
-    customer_data: { user_id: `user-${n}` },
-    meta: { workflow: contentReady ? 'content_generator' : 'entity_extractor' },
-    timestamp: new Date().toISOString(),
-  });
-  return { channelId, body, signature: createHmac('sha256', SECRET).update(body).digest('hex') };
-}
-
 function launch(command, env) {
   const args = hasTaskset ? ['-c', '0', process.execPath, ...command] : command;
   const child = spawn(hasTaskset ? 'taskset' : process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
   return child;
-}
-
-async function waitUp(port) {
-  for (let i = 0; i < 200; i++) {
-    try {
-      await new Promise((resolve, reject) => http.get(`http://127.0.0.1:${port}/`, (res) => (res.resume(), resolve())).on('error', reject));
-      return;
-    } catch {
-      await sleep(100);
-    }
-  }
-  throw new Error('target did not start');
 }
 
 /** As fast as CONNECTIONS connections go (closed loop): autocannon. */
@@ -265,56 +203,6 @@ async function commitFigures(port) {
   };
 }
 
-const PG_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/10';
-
-/** A fresh PostgreSQL database and an empty Redis database, or the reason the scale profile is skipped. */
-async function scaleBackends() {
-  if (process.argv.includes('--no-scale')) return { skipped: '--no-scale' };
-  const { Client } = require('pg');
-  const IORedis = require('ioredis');
-  const name = `mr_bench_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
-  const admin = new Client({ connectionString: PG_URL, connectionTimeoutMillis: 2000 });
-  const redis = new IORedis(REDIS_URL, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  try {
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${name}`);
-    await redis.connect();
-    await redis.flushdb();
-  } catch (error) {
-    return { skipped: `PostgreSQL or Redis not reachable (${error.message})` };
-  } finally {
-    await admin.end().catch(() => undefined);
-    redis.disconnect();
-  }
-  return {
-    databaseUrl: PG_URL.replace(/\/[^/]*$/, `/${name}`),
-    redisUrl: REDIS_URL,
-    async drop() {
-      const client = new Client({ connectionString: PG_URL });
-      await client.connect();
-      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await client.end();
-      const r = new IORedis(REDIS_URL);
-      await r.flushdb();
-      r.disconnect();
-    },
-  };
-}
-
-const APP_ENV = {
-  NODE_ENV: 'production',
-  HOST: '127.0.0.1',
-  MODELRIVER_API_KEY: 'mr_live_bench_key',
-  MODELRIVER_WEBHOOK_SECRET: SECRET,
-  REALTIME_TOKEN_SECRET: 'bench_realtime_secret_0123456789abcdef',
-  MODELRIVER_SANDBOX: 'false',
-  CALLBACK_ALLOW_HTTP: 'true',
-  CALLBACK_ALLOWED_HOSTS: '127.0.0.1',
-  LOG_LEVEL: 'warn',
-  ADMIN_TOKEN: '',
-};
-
 /** Starts the built app with `env`, measures it, reads its SQLite counters, stops it gracefully. */
 async function measureApp(name, env, sink) {
   const port = await freePort();
@@ -355,16 +243,6 @@ async function main() {
     results.push(
       await measureApp(`app, embedded (SQLite, SQLITE_SYNCHRONOUS=${SYNC})`, { DATABASE_URL: `sqlite:${join(dir, 'bench.db')}`, SQLITE_SYNCHRONOUS: SYNC }, sink),
     );
-
-    const scale = await scaleBackends();
-    if (scale.skipped) notes.push(`scale profile skipped: ${scale.skipped}`);
-    else {
-      try {
-        results.push(await measureApp('app, scale (PostgreSQL + BullMQ/Redis)', { DATABASE_URL: scale.databaseUrl, REDIS_URL: scale.redisUrl }, sink));
-      } finally {
-        await scale.drop();
-      }
-    }
   } finally {
     sink.server.close();
     rmSync(dir, { recursive: true, force: true });

@@ -1,0 +1,188 @@
+// What the benches share: the signed payload, the callback sink, ports, backends for the scale profile, and
+// process CPU time read from /proc.
+'use strict';
+const { createHmac, randomUUID } = require('node:crypto');
+const { execFileSync } = require('node:child_process');
+const { readFileSync } = require('node:fs');
+const http = require('node:http');
+const { createServer } = require('node:net');
+const { clearInterval, setInterval } = require('node:timers');
+
+const SECRET = 'whsec_bench_secret_0123456789abcdef';
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const pct = (values, p) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : NaN;
+};
+const freePort = () =>
+  new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+
+/** Callbacks arrive here; we note when each channel was first called back, and how often. */
+function startSink() {
+  const received = new Map();
+  const counts = new Map();
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const channel = decodeURIComponent(req.url.split('/').pop());
+      if (!received.has(channel)) received.set(channel, Date.now());
+      counts.set(channel, (counts.get(channel) ?? 0) + 1);
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+    });
+  });
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve({ server, received, counts, url: `http://127.0.0.1:${server.address().port}` })),
+  );
+}
+
+/** A signed ~1.5 KB task.ai_generated delivery with a fresh channel: content_ready for even n, entities_extracted for odd. */
+function payload(sinkUrl, n) {
+  const channelId = randomUUID();
+  const contentReady = n % 2 === 0;
+  const filler = 'Lorem ipsum dolor sit amet, consectetur adipiscing elit. '.repeat(16);
+  const body = JSON.stringify({
+    type: 'task.ai_generated',
+    event: contentReady ? 'content_ready' : 'entities_extracted',
+    channel_id: channelId,
+    ai_response: {
+      data: contentReady ? { title: `Benchmark article ${n}`, body: filler } : { entities: [{ name: 'Ada Lovelace', type: 'person' }, { name: 'London', type: 'place' }], text: filler },
+      meta: { provider: 'bench', model: 'bench-1', duration_ms: 120 },
+    },
+    callback_url: `${sinkUrl}/v1/callback/${channelId}`,
+    callback_required: true,
+    customer_data: { user_id: `user-${n}` },
+    meta: { workflow: contentReady ? 'content_generator' : 'entity_extractor' },
+    timestamp: new Date().toISOString(),
+  });
+  return { channelId, body, signature: createHmac('sha256', SECRET).update(body).digest('hex') };
+}
+
+async function waitUp(port) {
+  for (let i = 0; i < 200; i++) {
+    try {
+      await new Promise((resolve, reject) => http.get(`http://127.0.0.1:${port}/health/live`, (res) => (res.resume(), resolve())).on('error', reject));
+      return;
+    } catch {
+      await sleep(100);
+    }
+  }
+  throw new Error('target did not start');
+}
+
+/** The built app as the benches run it: production mode, no sandbox, callbacks allowed to the local sink. */
+const APP_ENV = {
+  NODE_ENV: 'production',
+  HOST: '127.0.0.1',
+  MODELRIVER_API_KEY: 'mr_live_bench_key',
+  MODELRIVER_WEBHOOK_SECRET: SECRET,
+  REALTIME_TOKEN_SECRET: 'bench_realtime_secret_0123456789abcdef',
+  MODELRIVER_SANDBOX: 'false',
+  CALLBACK_ALLOW_HTTP: 'true',
+  CALLBACK_ALLOWED_HOSTS: '127.0.0.1',
+  LOG_LEVEL: 'warn',
+  ADMIN_TOKEN: '',
+};
+
+const PG_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/10';
+
+/** A fresh PostgreSQL database and an empty Redis database, or the reason the scale profile is skipped. */
+async function scaleBackends() {
+  if (process.argv.includes('--no-scale')) return { skipped: '--no-scale' };
+  const { Client } = require('pg');
+  const IORedis = require('ioredis');
+  const name = `mr_bench_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+  const admin = new Client({ connectionString: PG_URL, connectionTimeoutMillis: 2000 });
+  const redis = new IORedis(REDIS_URL, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  try {
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${name}`);
+    await redis.connect();
+    await redis.flushdb();
+  } catch (error) {
+    return { skipped: `PostgreSQL or Redis not reachable (${error.message})` };
+  } finally {
+    await admin.end().catch(() => undefined);
+    redis.disconnect();
+  }
+  return {
+    databaseUrl: PG_URL.replace(/\/[^/]*$/, `/${name}`),
+    redisUrl: REDIS_URL,
+    async drop() {
+      const client = new Client({ connectionString: PG_URL });
+      await client.connect();
+      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await client.end();
+      const r = new IORedis(REDIS_URL);
+      await r.flushdb();
+      r.disconnect();
+    },
+  };
+}
+
+const TICK_MS = 1000 / Number(execFileSync('getconf', ['CLK_TCK']).toString().trim() || 100);
+
+/** CPU time (user + system) of a process in ms, from /proc/<pid>/stat; 0 once it is gone. */
+function cpuMs(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+  } catch {
+    return 0;
+  }
+}
+
+/** The pids of every process with this exact command name (the PostgreSQL server and its backends, Redis). */
+function pidsOf(name) {
+  try {
+    return execFileSync('pgrep', ['-x', name]).toString().trim().split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * CPU time a group of processes spends between start() and stop(), sampled every 200 ms: `pids()` is read at each
+ * sample, so backends that start later count from zero and ones that exit keep what they had at their last sample.
+ */
+class CpuMeter {
+  constructor(pids) {
+    this.pids = pids;
+  }
+
+  start() {
+    this.first = new Map();
+    this.last = new Map();
+    this.sample(true);
+    this.timer = setInterval(() => this.sample(false), 200);
+    this.startedAt = Date.now();
+    return this;
+  }
+
+  sample(initial) {
+    for (const pid of this.pids()) {
+      const ms = cpuMs(pid);
+      if (ms === 0) continue;
+      if (!this.first.has(pid)) this.first.set(pid, initial ? ms : 0);
+      this.last.set(pid, ms);
+    }
+  }
+
+  /** { cpuMs, elapsedMs } since start(). */
+  stop() {
+    this.sample(false);
+    clearInterval(this.timer);
+    let total = 0;
+    for (const [pid, last] of this.last) total += last - (this.first.get(pid) ?? 0);
+    return { cpuMs: total, elapsedMs: Date.now() - this.startedAt };
+  }
+}
+
+module.exports = { APP_ENV, CpuMeter, SECRET, freePort, payload, pct, pidsOf, scaleBackends, sleep, startSink, waitUp };

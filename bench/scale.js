@@ -1,0 +1,217 @@
+// The scale profile as operators run it: two instances of the built app on one PostgreSQL + Redis, callbacks to a
+// local sink. Two phases:
+//   1. paced: RATE deliveries/s for DURATION s (open loop, spread over both instances); CPU per delivery of each
+//      process group (the app instances together, PostgreSQL's server and backends, Redis), from /proc, with each
+//      group's idle rate (measured just before) subtracted; and how long after the last send the last callback came.
+//   2. burst: BURST s at CONNECTIONS connections (half on each instance, closed loop): what intake answered
+//      (200, 503 + Retry-After, anything else), whether every delivery answered 200 was called back exactly once,
+//      and how long after the burst the last callback came.
+// Usage: npm run build && node bench/scale.js [--rate 150 --duration 10 --burst 10 --connections 64]
+'use strict';
+const { Buffer } = require('node:buffer');
+const { spawn } = require('node:child_process');
+const { mkdirSync, writeFileSync } = require('node:fs');
+const http = require('node:http');
+const { join } = require('node:path');
+const { performance } = require('node:perf_hooks');
+const { APP_ENV, CpuMeter, freePort, payload, pct, pidsOf, scaleBackends, sleep, startSink, waitUp } = require('./common');
+const { pace } = require('./pace');
+
+const arg = (name, fallback) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+};
+const RATE = arg('rate', 150);
+const DURATION = arg('duration', 10);
+const BURST = arg('burst', 10);
+const CONNECTIONS = arg('connections', 64);
+const IDLE_S = 3;
+const ROOT = join(__dirname, '..');
+
+let sequence = 0;
+
+/** Sends one signed delivery; resolves with the HTTP status (0 on a network error) and the Retry-After header. */
+function post(agent, port, sink, sent) {
+  const p = payload(sink.url, sequence++);
+  sent.set(p.channelId, Date.now());
+  return new Promise((resolve) => {
+    const request = http.request(
+      {
+        agent,
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: '/webhooks/modelriver',
+        timeout: 30_000,
+        headers: { 'content-type': 'application/json', 'mr-signature': p.signature, 'content-length': Buffer.byteLength(p.body) },
+      },
+      (response) => {
+        response.resume();
+        response.on('end', () => resolve({ channelId: p.channelId, status: response.statusCode, retryAfter: response.headers['retry-after'] }));
+      },
+    );
+    request.on('timeout', () => request.destroy(new Error('timeout')));
+    request.on('error', () => resolve({ channelId: p.channelId, status: 0 }));
+    request.end(p.body);
+  });
+}
+
+/** Waits (bounded) until every accepted channel was called back; returns the time of the last callback. */
+async function drained(sink, accepted, timeoutMs = 180_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && [...accepted].some((c) => !sink.received.has(c))) await sleep(50);
+  const missing = [...accepted].filter((c) => !sink.received.has(c)).length;
+  const last = [...accepted].reduce((max, c) => Math.max(max, sink.received.get(c) ?? 0), 0);
+  return { missing, last };
+}
+
+function tally(answers) {
+  const statuses = {};
+  for (const a of answers) statuses[a.status] = (statuses[a.status] ?? 0) + 1;
+  return statuses;
+}
+
+/** Open loop: `rate`/s for `duration` s, alternating the instances; answers with their statuses. */
+async function paced(ports, sink, rate, duration) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
+  const sent = new Map();
+  const pending = [];
+  const latencies = [];
+  await pace(rate, Math.round(rate * duration), (due) => {
+    pending.push(
+      post(agent, ports[pending.length % ports.length], sink, sent).then((answer) => {
+        latencies.push(performance.now() - due);
+        return answer;
+      }),
+    );
+  });
+  const lastSentAt = Date.now();
+  const answers = await Promise.all(pending);
+  agent.destroy();
+  return { answers, lastSentAt, p99: pct(latencies, 99) };
+}
+
+/** Closed loop: CONNECTIONS senders (half per instance) for `duration` s. */
+async function burst(ports, sink, duration) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
+  const sent = new Map();
+  const answers = [];
+  const until = Date.now() + duration * 1000;
+  await Promise.all(
+    Array.from({ length: CONNECTIONS }, async (_, n) => {
+      while (Date.now() < until) answers.push(await post(agent, ports[n % ports.length], sink, sent));
+    }),
+  );
+  agent.destroy();
+  return { answers, endedAt: Date.now() };
+}
+
+/** Per-delivery CPU of each group: what it spent beyond its idle rate, divided by the deliveries handled. */
+function perDelivery(meters, idle, deliveries) {
+  const out = {};
+  for (const [name, { cpuMs, elapsedMs }] of Object.entries(meters)) {
+    const idlePerMs = idle[name].cpuMs / idle[name].elapsedMs;
+    out[name] = +((cpuMs - idlePerMs * elapsedMs) / deliveries).toFixed(2);
+  }
+  return out;
+}
+
+async function main() {
+  const backends = await scaleBackends();
+  if (backends.skipped) {
+    console.log(`scale bench skipped: ${backends.skipped}`);
+    return;
+  }
+  const sink = await startSink();
+  const apps = [];
+  try {
+    const ports = [await freePort(), await freePort()];
+    for (const port of ports) {
+      apps.push(
+        spawn(process.execPath, ['dist/main.js'], {
+          cwd: ROOT,
+          env: { ...process.env, ...APP_ENV, DATABASE_URL: backends.databaseUrl, REDIS_URL: backends.redisUrl, PORT: String(port) },
+          stdio: ['ignore', 'ignore', 'inherit'],
+        }),
+      );
+    }
+    for (const port of ports) await waitUp(port);
+    const groups = { app: () => apps.map((a) => a.pid), postgres: () => pidsOf('postgres'), redis: () => pidsOf('redis-server') };
+    const meters = () => Object.fromEntries(Object.entries(groups).map(([name, pids]) => [name, new CpuMeter(pids).start()]));
+    const stopAll = (running) => Object.fromEntries(Object.entries(running).map(([name, meter]) => [name, meter.stop()]));
+
+    // Warm-up (JIT, pools, prepared paths), then the idle rate of each group.
+    const warm = await paced(ports, sink, Math.min(RATE, 50), 3);
+    await drained(sink, new Set(warm.answers.filter((a) => a.status === 200).map((a) => a.channelId)));
+    await sleep(1000);
+    const idleMeters = meters();
+    await sleep(IDLE_S * 1000);
+    const idle = stopAll(idleMeters);
+
+    const running = meters();
+    const steady = await paced(ports, sink, RATE, DURATION);
+    const steadyAccepted = new Set(steady.answers.filter((a) => a.status === 200).map((a) => a.channelId));
+    const steadyDrain = await drained(sink, steadyAccepted);
+    const cpu = perDelivery(stopAll(running), idle, steadyAccepted.size);
+
+    await sleep(1000);
+    const big = await burst(ports, sink, BURST);
+    const burstAccepted = new Set(big.answers.filter((a) => a.status === 200).map((a) => a.channelId));
+    const burstDrain = await drained(sink, burstAccepted);
+    const statuses = tally(big.answers);
+    const refusedWithoutRetryAfter = big.answers.filter((a) => a.status === 503 && !a.retryAfter).length;
+    const doubles = [...burstAccepted, ...steadyAccepted].filter((c) => (sink.counts.get(c) ?? 0) > 1).length;
+
+    const result = {
+      machine: `${require('node:os').cpus().length} cores, Node ${process.version}`,
+      paced: {
+        rate: RATE,
+        duration_s: DURATION,
+        statuses: tally(steady.answers),
+        intake_p99_ms: +steady.p99.toFixed(1),
+        cpu_ms_per_delivery: cpu,
+        last_callback_after_last_send_ms: Math.max(0, steadyDrain.last - steady.lastSentAt),
+        not_called_back: steadyDrain.missing,
+      },
+      burst: {
+        duration_s: BURST,
+        connections: CONNECTIONS,
+        statuses,
+        accepted_per_s: Math.round(burstAccepted.size / BURST),
+        refused_503_without_retry_after: refusedWithoutRetryAfter,
+        last_callback_after_burst_ms: Math.max(0, burstDrain.last - big.endedAt),
+        not_called_back: burstDrain.missing,
+      },
+      doubles,
+    };
+    console.log(
+      [
+        `\n**Scale profile, two instances** (${result.machine})`,
+        `paced ${RATE}/s for ${DURATION} s: answers ${JSON.stringify(result.paced.statuses)}, intake p99 ${result.paced.intake_p99_ms} ms; ` +
+          `CPU per delivery: app ${cpu.app} ms (both instances), PostgreSQL ${cpu.postgres} ms, Redis ${cpu.redis} ms; ` +
+          `last callback ${result.paced.last_callback_after_last_send_ms} ms after the last send; not called back ${steadyDrain.missing}`,
+        `burst ${BURST} s at ${CONNECTIONS} connections: answers ${JSON.stringify(statuses)} (${result.burst.accepted_per_s}/s accepted, ` +
+          `${refusedWithoutRetryAfter} × 503 without Retry-After); last callback ${result.burst.last_callback_after_burst_ms} ms after the burst; ` +
+          `not called back ${burstDrain.missing}; called back twice ${doubles}`,
+      ].join('\n'),
+    );
+    mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
+    const file = join(ROOT, 'bench', 'results', `scale-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+    writeFileSync(file, JSON.stringify(result, null, 2));
+    console.log(`results: ${file}`);
+    return result;
+  } finally {
+    for (const app of apps) app.kill('SIGKILL');
+    sink.server.close();
+    await backends.drop();
+  }
+}
+
+if (require.main === module) {
+  main().catch((error) => {
+    console.error(error);
+    process.exit(1);
+  });
+}
+
+module.exports = { main };
