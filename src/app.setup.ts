@@ -10,27 +10,35 @@ import { AppModule, AppOptions } from './app.module';
 import { AllExceptionsFilter } from './common/all-exceptions.filter';
 import { LifecycleService } from './common/lifecycle.service';
 import { genRequestId } from './common/logging.module';
+import { resolveEnvironment } from './config/config.module';
 import { appConfig, AppConfig, realtimeConfig, RealtimeConfig, redisConfig, RedisConfig, webhookConfig, WebhookConfig } from './config/configuration';
 import { MetricsService } from './metrics/metrics.service';
 import { ConfiguredIoAdapter } from './realtime/socket-io.adapter';
 import { installWebhookIntakeHooks, isWebhookIntake } from './webhooks/webhook-route';
 
-export function createFastifyAdapter(): FastifyAdapter {
+/** `trustProxy`: TRUST_PROXY (hops or proxy addresses), so request.ip is the real client behind them. */
+export function createFastifyAdapter(trustProxy?: number | string[]): FastifyAdapter {
   return new FastifyAdapter({
     // pino (nestjs-pino) logs requests; Fastify's own logger stays off.
     genReqId: genRequestId,
     logger: false,
+    trustProxy: trustProxy ?? false,
     // Node enforces the header and request timeouts (set in configureApp) on this interval; its default
     // of 30 s would let a slow client linger that much longer.
     serverFactory: (handler: RequestListener) => createServer({ connectionsCheckingInterval: 1000 }, handler),
   });
 }
 
-/** The one bootstrap path: main.ts and every e2e test build the app here. */
+/**
+ * The one bootstrap path: main.ts and every e2e test build the app here. The configuration is validated first,
+ * so a bad one fails before anything starts (ConfigurationError, printed once by main.ts).
+ */
 export async function createApp(options: AppOptions = {}): Promise<NestFastifyApplication> {
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(options), createFastifyAdapter(), {
+  const env = resolveEnvironment(options);
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(options), createFastifyAdapter(env.TRUST_PROXY), {
     rawBody: true,
-    bufferLogs: true,
+    // Quiet until configureApp installs the app's logger: a failed start is reported once, by main.ts.
+    logger: false,
     abortOnError: false,
   });
   await configureApp(app);

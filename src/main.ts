@@ -1,7 +1,9 @@
 import { Logger } from '@nestjs/common';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createApp } from './app.setup';
+import { StartupError } from './common/errors';
 import { LifecycleService } from './common/lifecycle.service';
+import { assertPortFree } from './common/port-check';
 import { appConfig, AppConfig } from './config/configuration';
 import { ConfigurationError } from './config/environment';
 
@@ -35,12 +37,14 @@ async function bootstrap(): Promise<void> {
   const app = await createApp();
   closeOnSignals(app);
   const { port, host } = app.get<AppConfig>(appConfig.KEY);
+  await assertPortFree('PORT', port, host);
   await app.listen(port, host);
   logger.log(`listening on http://${host}:${port}`);
 }
 
 bootstrap().catch((error: unknown) => {
-  // A bad configuration is the operator's to fix: print what is wrong, not a stack trace.
-  console.error(error instanceof ConfigurationError ? error.message : error);
+  // What the operator must fix is said in one line (per variable); anything else is a bug: its stack helps.
+  const known = error instanceof ConfigurationError || error instanceof StartupError;
+  console.error(known ? `Cannot start: ${error.message}` : error);
   process.exit(1);
 });

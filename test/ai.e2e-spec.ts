@@ -1,4 +1,4 @@
-import { waitFor } from './helpers/create-test-app';
+import { startTestApp, TestApp, waitFor } from './helpers/create-test-app';
 import { SandboxTestApp, startSandboxApp } from './helpers/sandbox';
 
 type Json = Record<string, unknown>;
@@ -185,5 +185,32 @@ describe('/ai access control', () => {
     for (let i = 0; i < 4; i++) statuses.push((await app.generate({ prompt: `hi ${i}` }, { authorization: `Bearer ${TOKEN}` })).status);
     // One request was already used by the previous test.
     expect(statuses).toEqual([200, 200, 429, 429]);
+  });
+});
+
+describe('behind a proxy (TRUST_PROXY)', () => {
+  const generate = (app: TestApp, forwardedFor: string) =>
+    fetch(`${app.url}/ai/generate`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': forwardedFor }, body: '{}' }).then((r) => r.status);
+
+  it('with TRUST_PROXY=1 the rate limit applies to the client the proxy names, not to the proxy', async () => {
+    const app = await startTestApp({ TRUST_PROXY: '1', AI_GENERATE_RATE_LIMIT: '1' });
+    try {
+      // Every request comes from the same socket (the proxy); X-Forwarded-For names two clients.
+      expect(await generate(app, '203.0.113.7')).toBe(400);
+      expect(await generate(app, '198.51.100.9')).toBe(400);
+      expect(await generate(app, '203.0.113.7')).toBe(429);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('without TRUST_PROXY a forwarded address is not believed: everyone behind the proxy shares one limit', async () => {
+    const app = await startTestApp({ AI_GENERATE_RATE_LIMIT: '1' });
+    try {
+      expect(await generate(app, '203.0.113.7')).toBe(400);
+      expect(await generate(app, '198.51.100.9')).toBe(429);
+    } finally {
+      await app.close();
+    }
   });
 });

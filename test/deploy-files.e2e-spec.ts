@@ -1,26 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse } from 'yaml';
 import { validateEnvironment } from '../src/config/environment';
 import { REPO_ROOT } from './helpers/app-process';
+import { ComposeRefusal, composeFile, EXPORTED, resolveComposeEnvironment } from './helpers/compose';
 
-/** No Docker engine runs here: the compose file and Dockerfile are kept correct by this review-as-code. */
-type Service = { image?: string; build?: string; command?: string[]; environment?: Record<string, string>; healthcheck?: { test: string[] }; depends_on?: Record<string, { condition: string }>; volumes?: string[]; ports?: string[] };
-
-const compose = parse(readFileSync(join(REPO_ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, Service> };
-const services = compose.services;
+/**
+ * No Docker engine runs here: the compose file and Dockerfile are kept correct by this review-as-code, with
+ * compose's own interpolation rules applied to the committed `.env` (the scale suite boots the app with it).
+ */
+const services = composeFile().services;
 const dockerfile = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8');
-
-/** `${VAR:?msg}` / `${VAR:-default}` as compose resolves them, with placeholders for required secrets. */
-const resolve = (env: Record<string, string>) =>
-  Object.fromEntries(
-    Object.entries(env).map(([name, value]) => [
-      name,
-      String(value).replace(/\$\{(\w+):([?-])([^}]*)\}/g, (_m, variable: string, kind: string, rest: string) =>
-        kind === '-' ? rest : `compose-test-${variable.toLowerCase()}-0123456789abcdef0123456789`,
-      ),
-    ]),
-  );
 
 describe('docker-compose.yml', () => {
   it('has postgres, redis, two app instances and a load balancer', () => {
@@ -38,8 +27,8 @@ describe('docker-compose.yml', () => {
   it.each(['app1', 'app2'])('%s is the scale profile in production, healthy only when ready, after its backends', (name) => {
     const app = services[name];
     expect(app.build).toBe('.');
-    const env = resolve(app.environment!);
-    expect(env).toMatchObject({ NODE_ENV: 'production', MODELRIVER_SANDBOX: 'false' });
+    const env = resolveComposeEnvironment(EXPORTED, name);
+    expect(env).toMatchObject({ NODE_ENV: 'production', MODELRIVER_SANDBOX: 'false', TRUST_PROXY: '1', ADMIN_TOKEN: '' });
     expect(env.DATABASE_URL).toMatch(/^postgres:\/\/.*@postgres:5432\//);
     expect(env.REDIS_URL).toBe('redis://redis:6379');
     // The app's own validation accepts this environment (production rules included).
@@ -48,10 +37,23 @@ describe('docker-compose.yml', () => {
     expect(app.depends_on).toEqual({ postgres: { condition: 'service_healthy' }, redis: { condition: 'service_healthy' } });
   });
 
-  it('requires the secrets instead of shipping defaults', () => {
-    for (const name of ['MODELRIVER_API_KEY', 'MODELRIVER_WEBHOOK_SECRET', 'REALTIME_TOKEN_SECRET']) {
-      expect(services.app1.environment![name]).toMatch(new RegExp(`^\\$\\{${name}:\\?`));
+  it('refuses to start without the exported secrets: the committed .env supplies none of them', () => {
+    expect(() => resolveComposeEnvironment({})).toThrow(ComposeRefusal);
+    try {
+      resolveComposeEnvironment({});
+    } catch (error) {
+      expect((error as ComposeRefusal).missing.map((m) => m.split(':')[0])).toEqual(['MODELRIVER_API_KEY', 'MODELRIVER_WEBHOOK_SECRET', 'REALTIME_TOKEN_SECRET']);
     }
+    const { REALTIME_TOKEN_SECRET: _left, ...twoOfThree } = EXPORTED;
+    expect(() => resolveComposeEnvironment(twoOfThree)).toThrow(/REALTIME_TOKEN_SECRET/);
+  });
+
+  it('passes the exported secrets through untouched, and enables admin only when ADMIN_TOKEN is exported', () => {
+    expect(resolveComposeEnvironment(EXPORTED)).toMatchObject({ ...EXPORTED, ADMIN_TOKEN: '' });
+    const token = 'compose-admin-token-0123456789abcdef';
+    const env = resolveComposeEnvironment({ ...EXPORTED, ADMIN_TOKEN: token });
+    expect(env.ADMIN_TOKEN).toBe(token);
+    expect(validateEnvironment(env).ADMIN_TOKEN).toBe(token);
   });
 
   it('balances both instances with WebSocket upgrades passed through', () => {
@@ -75,11 +77,24 @@ describe('Dockerfile', () => {
     expect(runtime).toContain('/health/ready');
   });
 
-  it('uses a Node version the engines field accepts, and never copies .env into the image', () => {
+  it('uses a Node LTS the engines field names, and never copies an .env file into the image', () => {
     const engines = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node;
-    expect(engines).toBe('>=20.19.0');
-    for (const stage of stages) expect(Number(/^node:(\d+)/.exec(stage)![1])).toBeGreaterThanOrEqual(22);
+    const majors = [...engines.matchAll(/\^(\d+)\./g)].map((m) => Number(m[1]));
+    expect(majors).toEqual([20, 22, 24]);
+    for (const stage of stages) expect(Number(/^node:(\d+)/.exec(stage)![1])).toBe(24);
     expect(dockerfile).not.toMatch(/COPY[^\n]*\.env/);
-    expect(readFileSync(join(REPO_ROOT, '.dockerignore'), 'utf8')).toMatch(/^\.env$/m);
+    const dockerignore = readFileSync(join(REPO_ROOT, '.dockerignore'), 'utf8');
+    expect(dockerignore).toMatch(/^\.env$/m);
+    expect(dockerignore).toMatch(/^\.env\.\*$/m);
+  });
+
+  it('can run alone on SQLite: a data directory the app user owns, kept in a volume', () => {
+    const runtime = stages.at(-1)!;
+    expect(runtime).toMatch(/^WORKDIR \/app$/m);
+    expect(runtime).toMatch(/mkdir -p \/app\/data && chown node:node \/app\/data/);
+    expect(runtime).toMatch(/^VOLUME \["\/app\/data"\]$/m);
+    // The default DATABASE_URL lives in that directory, relative to the working directory.
+    expect(validateEnvironment({ ...EXPORTED, NODE_ENV: 'production' }).DATABASE_URL).toBe('sqlite:./data/modelriver.db');
+    expect(runtime.indexOf('chown node:node /app/data')).toBeLessThan(runtime.indexOf('USER node'));
   });
 });

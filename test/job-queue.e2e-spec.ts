@@ -1,5 +1,7 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { DatabaseHandles } from '../src/database/database.factory';
+import { DATABASE_HANDLES } from '../src/database/database.module';
 import { describeJobQueueContract } from './contracts/job-queue.contract';
 import { tempDir } from './helpers/create-test-app';
 
@@ -11,9 +13,9 @@ describeJobQueueContract('embedded (SQLite)', {
       cleanup: () => Promise.resolve(rmSync(dir, { recursive: true, force: true })),
     });
   },
-  // A dead process's connection is gone (its open transaction rolled back); the next instance takes over
-  // interrupted rows when it starts (one process per database file).
-  crash: (instance) => instance.db.destroy(),
+  // A dead process's connection is gone (its open transaction rolled back) and so is its file lock; the next
+  // instance takes over interrupted rows when it starts (one process per database file).
+  crash: (instance) => instance.moduleRef.get<DatabaseHandles>(DATABASE_HANDLES).close(),
   // Interrupted rows are taken over at boot or by the lease sweep (a few poll intervals).
   quietMs: 500,
 });

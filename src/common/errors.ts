@@ -2,6 +2,14 @@
  * Typed errors thrown below the HTTP edge. AllExceptionsFilter maps them to answers, so services never
  * decide status codes and nothing unexpected ever becomes a 2xx.
  */
+/**
+ * The service cannot start as configured (a port in use, a database held by another process): printed as one
+ * line, without a stack trace, and the process exits non-zero.
+ */
+export class StartupError extends Error {
+  override name = 'StartupError';
+}
+
 export class InvalidJsonError extends Error {
   override name = 'InvalidJsonError';
 }

@@ -56,6 +56,33 @@ describe('validateEnvironment', () => {
     expect(problems({ ...valid, ...change })).toContain(variable);
   });
 
+  it.each<[string, number | string[]]>([
+    ['1', 1],
+    ['0', 0],
+    ['10.0.0.1', ['10.0.0.1']],
+    ['10.0.0.0/8, fd00::/8', ['10.0.0.0/8', 'fd00::/8']],
+  ])('accepts TRUST_PROXY=%p as %p', (raw, parsed) => {
+    expect(validateEnvironment({ ...valid, TRUST_PROXY: raw }).TRUST_PROXY).toEqual(parsed);
+  });
+
+  it.each(['true', 'everyone', '11', '10.0.0.0/33', 'proxy.local'])('refuses TRUST_PROXY=%p', (raw) => {
+    expect(problems({ ...valid, TRUST_PROXY: raw })).toContain('TRUST_PROXY must be a hop count');
+  });
+
+  it('says once what is wrong with each variable, and that a missing one is required', () => {
+    const message = problems({ PORT: 'abc', REALTIME_TOKEN_SECRET: valid.REALTIME_TOKEN_SECRET });
+    expect(message.split('\n')).toEqual([
+      'Invalid configuration:',
+      '  - PORT must be an integer number (got "abc")',
+      '  - MODELRIVER_API_KEY is required',
+      '  - MODELRIVER_WEBHOOK_SECRET is required',
+    ]);
+  });
+
+  it('never repeats a secret it refuses', () => {
+    expect(problems({ ...valid, MODELRIVER_WEBHOOK_SECRET: 'short-secret' })).not.toContain('short-secret');
+  });
+
   it('refuses the committed development values in production', () => {
     const message = problems({
       NODE_ENV: 'production',

@@ -1,4 +1,5 @@
 import { plainToInstance, Transform, Type } from 'class-transformer';
+import { isIP } from 'node:net';
 import {
   IsIn,
   IsInt,
@@ -9,6 +10,7 @@ import {
   Matches,
   Max,
   Min,
+  registerDecorator,
   validateSync,
 } from 'class-validator';
 import { SIGNATURE_SCHEMES, SignatureScheme } from './signature-schemes';
@@ -18,6 +20,30 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Values committed in `.env` carry this marker; production refuses to boot with any of them. */
 export const DEV_ONLY_MARKER = 'dev-only';
+
+/** A hop count from 0 to 10, or a list of IP addresses and CIDR ranges. */
+function IsTrustProxy(): PropertyDecorator {
+  return (target, propertyName) =>
+    registerDecorator({
+      name: 'isTrustProxy',
+      target: target.constructor,
+      propertyName: propertyName as string,
+      options: { message: '$property must be a hop count (0-10) or a comma-separated list of proxy addresses or CIDR ranges' },
+      validator: {
+        validate: (value: unknown) =>
+          (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 10) ||
+          (Array.isArray(value) && value.length > 0 && value.every((item) => typeof item === 'string' && isAddressOrRange(item))),
+      },
+    });
+}
+
+function isAddressOrRange(item: string): boolean {
+  const [address, prefix, ...rest] = item.split('/');
+  const version = isIP(address);
+  if (version === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (version === 4 ? 32 : 128);
+}
 
 const splitList = ({ value }: { value: unknown }): unknown =>
   typeof value === 'string'
@@ -292,6 +318,16 @@ export class EnvironmentVariables {
   @Min(1000)
   REALTIME_UPSTREAM_IDLE_MS = 10 * 60_000;
 
+  /**
+   * Proxies in front of the service whose X-Forwarded-For is believed (client addresses in logs and rate limits):
+   * a hop count (`1`: one proxy, such as the compose file's nginx) or a comma-separated list of proxy addresses
+   * or CIDR ranges. Unset: nobody's, the socket's peer is the client.
+   */
+  @IsOptional()
+  @Transform(({ value }: { value: unknown }) => (typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : splitList({ value })))
+  @IsTrustProxy()
+  TRUST_PROXY?: number | string[];
+
   /** Origins allowed to call the API and the socket.io gateway from a browser; empty means same origin only. */
   @Transform(splitList)
   @IsString({ each: true })
@@ -299,6 +335,9 @@ export class EnvironmentVariables {
 }
 
 const SECRET_VARIABLES = ['MODELRIVER_API_KEY', 'MODELRIVER_WEBHOOK_SECRET', 'REALTIME_TOKEN_SECRET', 'ADMIN_TOKEN'] as const;
+
+/** class-validator's rule names, most basic first: the one reported when a value breaks several. */
+const BASIC_RULES = ['isNotEmpty', 'isString', 'isInt', 'isNumber', 'isIn', 'matches', 'isUrl', 'min', 'max'];
 
 export class ConfigurationError extends Error {
   override name = 'ConfigurationError';
@@ -313,11 +352,18 @@ export function validateEnvironment(raw: Record<string, unknown>): EnvironmentVa
     Object.entries(raw).filter(([, value]) => value !== undefined && value !== ''),
   );
   const env = plainToInstance(EnvironmentVariables, present, { exposeDefaultValues: true });
-  const problems = validateSync(env, { skipMissingProperties: false }).flatMap((error) =>
-    Object.values(error.constraints ?? {}).map((message) =>
-      message.startsWith(error.property) ? message : `${error.property}: ${message}`,
-    ),
-  );
+  // One reason per variable (the most basic rule it breaks: a number before its range), with what was given
+  // unless it is a secret.
+  const problems = validateSync(env, { skipMissingProperties: false }).map((error) => {
+    const constraints = error.constraints ?? {};
+    const first = BASIC_RULES.find((rule) => rule in constraints) ?? Object.keys(constraints)[0];
+    const given = present[error.property];
+    if (given === undefined) return `${error.property} is required`;
+    const message = first === undefined ? 'is not valid' : constraints[first];
+    const reason = message.startsWith(error.property) ? message : `${error.property}: ${message}`;
+    const secret = (SECRET_VARIABLES as readonly string[]).includes(error.property);
+    return secret || typeof given !== 'string' ? reason : `${reason} (got ${JSON.stringify(given).slice(0, 80)})`;
+  });
   if (env.NODE_ENV === 'production') {
     for (const name of SECRET_VARIABLES) {
       const value: unknown = env[name];

@@ -4,6 +4,7 @@ import SqliteDatabase from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect } from 'kysely';
 import { Pool, types } from 'pg';
 import { DatabaseConfig } from '../config/configuration';
+import { lockDatabaseFile } from './database-lock';
 import { Database, Db } from './database.types';
 import { GroupCommitSqliteDialect, GroupCommitSqliteDriver, GroupCommitStats } from './group-commit-sqlite.driver';
 import { migrationProvider } from './migrations/migrations';
@@ -27,12 +28,22 @@ export interface DatabaseHandles {
   barrier: WriteBarrier;
   /** SQLite's group-commit counters (PostgreSQL's server groups commits itself: none). */
   commitStats?: GroupCommitStats;
+  /** Closes the database (and gives up the SQLite file's lock). */
+  close(): Promise<void>;
 }
 
 function openSqlite(config: DatabaseConfig): DatabaseHandles {
   const file = sqlitePath(config.url);
   mkdirSync(dirname(file), { recursive: true });
-  const sqlite = new SqliteDatabase(file, { timeout: config.busyTimeoutMs });
+  // Before anything reads or writes a row: a second process on this file stops here.
+  const lock = lockDatabaseFile(file);
+  let sqlite: SqliteDatabase.Database;
+  try {
+    sqlite = new SqliteDatabase(file, { timeout: config.busyTimeoutMs });
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
   // WAL lets readers run beside the single writer. FULL: every commit is on disk before anyone hears of it,
   // so a 2xx answered after the insert survives power loss as well as kill -9; the driver does that fsync
   // itself, off the event loop, once per group of commits. NORMAL survives process crashes only.
@@ -46,7 +57,10 @@ function openSqlite(config: DatabaseConfig): DatabaseHandles {
   const driver = new GroupCommitSqliteDriver(sqlite, { durableFile: config.sqliteSynchronous === 'FULL' ? file : undefined });
   const db = new Kysely<Database>({ dialect: new GroupCommitSqliteDialect(driver) });
   const background = new Kysely<Database>({ dialect: new GroupCommitSqliteDialect(driver, driver.background) });
-  return { dialect: 'sqlite', db, background, barrier: driver, commitStats: driver.stats };
+  let closed: Promise<void> | undefined;
+  const close = () =>
+    (closed ??= db.destroy().finally(() => lock.release()));
+  return { dialect: 'sqlite', db, background, barrier: driver, commitStats: driver.stats, close };
 }
 
 const INT8 = 20;
@@ -66,7 +80,7 @@ function openPostgres(config: DatabaseConfig): DatabaseHandles {
   pool.on('error', () => undefined);
   pool.on('connect', (client) => client.on('error', () => undefined));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return { dialect: 'postgres', db, background: db, barrier: NO_BARRIER };
+  return { dialect: 'postgres', db, background: db, barrier: NO_BARRIER, close: () => db.destroy() };
 }
 
 /** Opens the configured database and brings its schema up to date before anyone uses it. */
@@ -76,7 +90,7 @@ export async function createDatabase(config: DatabaseConfig): Promise<DatabaseHa
   const { error, results } = await new Migrator({ db, provider: migrationProvider }).migrateToLatest();
   const failed = results?.find((result) => result.status === 'Error');
   if (error || failed) {
-    await db.destroy();
+    await handles.close();
     throw new Error(`Database migration ${failed?.migrationName ?? ''} failed`, { cause: error });
   }
   return handles;

@@ -1,7 +1,6 @@
 import { Global, Inject, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
 import { databaseConfig, DatabaseConfig } from '../config/configuration';
 import { createDatabase, DatabaseHandles } from './database.factory';
-import { Db } from './database.types';
 
 /** All of DatabaseHandles, for the few that need more than one view (metrics reads the commit counters). */
 export const DATABASE_HANDLES = Symbol('DATABASE_HANDLES');
@@ -29,11 +28,11 @@ export const InjectBackgroundDatabase = (): ParameterDecorator => Inject(BACKGRO
 export class DatabaseModule implements OnApplicationShutdown {
   private readonly logger = new Logger(DatabaseModule.name);
 
-  constructor(@InjectDatabase() private readonly db: Db) {}
+  constructor(@Inject(DATABASE_HANDLES) private readonly handles: DatabaseHandles) {}
 
   // Runs after beforeApplicationShutdown, where the queue releases its jobs: the database closes last.
   async onApplicationShutdown(): Promise<void> {
-    await this.db.destroy();
+    await this.handles.close();
     this.logger.log('database closed');
   }
 }

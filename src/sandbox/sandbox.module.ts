@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger, Module, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
+import { portError } from '../common/port-check';
 import { sandboxConfig, SandboxConfig } from '../config/configuration';
 import { ModelRiverSandbox } from './modelriver-sandbox';
 
@@ -37,7 +38,9 @@ export class SandboxService implements OnApplicationBootstrap, OnApplicationShut
 
   async onApplicationBootstrap(): Promise<void> {
     if (!this.config.enabled) return;
-    await this.sandbox.start();
+    await this.sandbox.start().catch((error: NodeJS.ErrnoException) => {
+      throw portError('SANDBOX_PORT', this.config.port, '127.0.0.1', error);
+    });
     this.logger.warn(`ModelRiver sandbox on ${this.sandbox.baseUrl} (development only; control API under /__sandbox)`);
   }
 

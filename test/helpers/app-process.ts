@@ -24,12 +24,21 @@ export interface AppProcess {
   kill(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+export interface SpawnOptions {
+  /** false: without the test defaults (BASE_TEST_ENV). */
+  baseEnv?: boolean;
+  /** Run with exactly `env` (and PATH), from `cwd` (default: the repository root, so `.env` applies). */
+  isolated?: { cwd: string };
+}
+
 /** Runs the built app (`node dist/main.js`, the production start) from the repository root, so `.env` applies. */
-export function spawnApp(env: Record<string, string>, options: { baseEnv?: boolean } = {}): AppProcess {
+export function spawnApp(env: Record<string, string>, options: SpawnOptions = {}): AppProcess {
   let output = '';
-  const child = spawn(process.execPath, ['dist/main.js'], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, ...(options.baseEnv === false ? {} : BASE_TEST_ENV), ...env },
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'main.js')], {
+    cwd: options.isolated?.cwd ?? REPO_ROOT,
+    env: options.isolated
+      ? { PATH: process.env.PATH ?? '', ...env }
+      : { ...process.env, ...(options.baseEnv === false ? {} : BASE_TEST_ENV), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -48,7 +57,7 @@ export function spawnApp(env: Record<string, string>, options: { baseEnv?: boole
 }
 
 /** Starts the built app and waits (bounded) until it answers HTTP. */
-export async function startAppProcess(env: Record<string, string>, options: { baseEnv?: boolean } = {}): Promise<AppProcess> {
+export async function startAppProcess(env: Record<string, string>, options: SpawnOptions = {}): Promise<AppProcess> {
   const app = spawnApp(env, options);
   const deadline = Date.now() + 20_000;
   for (;;) {
