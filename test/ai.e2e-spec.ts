@@ -53,7 +53,8 @@ describe('POST /ai/generate → sandbox → webhook → processor → callback (
     const started = await app.generate({ prompt: 'Ada Lovelace met Charles Babbage in London; Ada wrote notes.', workflow: 'entity_extractor' });
     const view = await app.waitForStatus(started.body.channel_id as string, ['completed', 'failed']);
     expect(view.status).toBe('completed');
-    expect((view.result as Json).entities_validated).toEqual([
+    expect((view.result as Json).entities_validated).toBe(5);
+    expect((view.result as Json).entities_valid).toEqual([
       { name: 'Ada', type: 'proper_noun' },
       { name: 'Lovelace', type: 'proper_noun' },
       { name: 'Charles', type: 'proper_noun' },

@@ -82,7 +82,8 @@ describe('event processors and the callback', () => {
       data: {
         entities,
         source: 'doc-1',
-        entities_validated: [
+        entities_validated: 2,
+        entities_valid: [
           { name: 'Ada Lovelace', type: 'person' },
           { name: 'London', type: 'place' },
         ],

@@ -131,6 +131,26 @@ describe('realtime gateway (socket.io /ai) with the upstream relay', () => {
     expect(await c.subscribe('limit-1', tokenFor('limit-1'))).toMatchObject({ ok: true }); // re-subscribing is not a new one
   });
 
+  it('a failure reaches subscribers with a readable reason: our processing error, then ModelRiver\'s error push in either shape', async () => {
+    await app.control('/faults', { unusable_output: true });
+    const started = await generate({ prompt: 'Nothing usable' });
+    const c = await client();
+    await c.subscribe(started.channel_id, started.realtime.subscribe_token);
+    await waitFor('ModelRiver\'s error push', () => c.received.find((r) => r.event === 'ai:response' && r.payload.status === 'error'));
+    const errors = await waitFor('both error events', () => {
+      const found = c.received.filter((r) => r.event === 'ai:error').map((r) => r.payload);
+      return found.length === 2 ? found : undefined;
+    });
+    const reason = 'content_ready needs ai_response.data.title';
+    expect(errors).toEqual([
+      expect.objectContaining({ source: 'processing', status: 'failed', error: expect.stringContaining(reason) }),
+      expect.objectContaining({ source: 'upstream', error: expect.stringContaining(reason) }),
+    ]);
+    // ModelRiver's push itself is relayed as it came: the SDK's shape, {error: {message}}.
+    const push = c.received.find((r) => r.event === 'ai:response' && r.payload.status === 'error')!.payload;
+    expect((push.error as Json).message).toEqual(expect.stringContaining(reason));
+  });
+
   it('keeps the upstream while someone listens, and closes it when the last subscriber leaves after the request ended', async () => {
     // The expired window makes our processing fail while ModelRiver keeps its socket open: only we can close it.
     await app.control('/faults', { callback_window_expired: true });

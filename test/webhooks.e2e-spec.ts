@@ -1,7 +1,8 @@
+import { createHmac } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { CallbackSink } from './helpers/callback-sink';
 import { lockDatabase, startTestApp, TestApp, waitFor } from './helpers/create-test-app';
-import { aiGeneratedPayload, envelope, Scheme, signedHeaders, TEST_OLD_SECRET } from './helpers/sign-webhook';
+import { aiGeneratedPayload, envelope, Scheme, signedHeaders, TEST_OLD_SECRET, TEST_SECRET } from './helpers/sign-webhook';
 
 interface Answer {
   status: number;
@@ -264,5 +265,38 @@ describe('POST /webhooks/modelriver (embedded profile)', () => {
         spy.mockRestore();
       }
     });
+  });
+});
+
+describe('timestamped signatures: mr-timestamp and WEBHOOK_TIMESTAMP_TOLERANCE_S', () => {
+  const hmac = (message: string) => createHmac('sha256', TEST_SECRET).update(message).digest('hex');
+
+  it('accepts mr-signature + mr-timestamp over "{timestamp}." + the raw body (ts_raw under the mr- headers)', async () => {
+    const app = await startTestApp();
+    try {
+      const timestamp = String(Math.floor(Date.now() / 1000));
+      const body = JSON.stringify(aiGeneratedPayload());
+      const answer = await post(app, body, { 'content-type': 'application/json', 'mr-signature': hmac(`${timestamp}.${body}`), 'mr-timestamp': timestamp });
+      expect(answer).toMatchObject({ status: 200, body: { received: true, duplicate: false } });
+      expect(deliveryRow(app, answer.body.delivery_id)).toMatchObject({ signature_scheme: 'ts_raw' });
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('with a tolerance, refuses an authentic but old timestamped delivery (401) and stores nothing', async () => {
+    const app = await startTestApp({ WEBHOOK_TIMESTAMP_TOLERANCE_S: '300' });
+    try {
+      const body = JSON.stringify(aiGeneratedPayload());
+      const old = String(Math.floor(Date.now() / 1000) - 3600);
+      const stale = await post(app, body, { 'content-type': 'application/json', 'x-modelriver-signature': hmac(`${old}.${body}`), 'x-modelriver-timestamp': old });
+      expect(stale).toMatchObject({ status: 401, body: { message: 'webhook timestamp is outside WEBHOOK_TIMESTAMP_TOLERANCE_S' } });
+      expect(rowCount(app)).toBe(0);
+      const now = String(Math.floor(Date.now() / 1000));
+      const fresh = await post(app, body, { 'content-type': 'application/json', 'x-modelriver-signature': hmac(`${now}.${body}`), 'x-modelriver-timestamp': now });
+      expect(fresh.status).toBe(200);
+    } finally {
+      await app.close();
+    }
   });
 });

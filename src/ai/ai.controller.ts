@@ -35,11 +35,13 @@ export class AiController {
   }
 }
 
-/** The route ModelRiver's browser SDK calls on the customer backend (direct mode). */
+/**
+ * The route ModelRiver's browser SDK calls on the customer backend (direct mode). The SDK sends no
+ * Authorization header (it cannot): the channel id, which only the starter of the request was given, is the
+ * capability, so this route needs no API token even with API_TOKENS set. It is rate limited per client.
+ */
 @ApiTags('ai')
-@ApiBearerAuth()
 @Controller('api/v1/ai')
-@UseGuards(ApiTokenGuard)
 export class AiReconnectController {
   constructor(private readonly ai: AiService) {}
 
@@ -47,8 +49,9 @@ export class AiReconnectController {
   @HttpCode(200)
   @ApiResponse({ status: 200, description: '{channel_id, ws_token, websocket_url, websocket_channel, project_id}' })
   @ApiResponse({ status: 400, description: 'invalid body' })
-  @ApiResponse({ status: 401, description: 'API_TOKENS is set and the bearer token is missing or wrong' })
-  @ApiResponse({ status: 404, description: 'not direct mode, or unknown channel' })
+  @ApiResponse({ status: 404, description: 'not direct mode, or a channel this backend did not start' })
+  @ApiResponse({ status: 410, description: 'the request has finished (its result is at /ai/requests/:channel_id)' })
+  @ApiResponse({ status: 429, description: 'rate limited' })
   @ApiResponse({ status: 502, description: 'ModelRiver failed' })
   @UseGuards(ThrottlerGuard)
   reconnect(@Body() body: ReconnectRequestDto): Promise<Record<string, unknown>> {

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
-import { InvalidRequestError, NotFoundError, ServiceUnavailableError } from '../common/errors';
+import { GoneError, InvalidRequestError, NotFoundError, ServiceUnavailableError } from '../common/errors';
 import { isJsonObject } from '../common/json';
 import { aiConfig, AiConfig, realtimeConfig, RealtimeConfig } from '../config/configuration';
 import { CallbackAttemptsRepository } from '../deliveries/callback-attempts.repository';
@@ -88,10 +88,19 @@ export class AiService {
     };
   }
 
-  /** Direct mode: a fresh ws_token for ModelRiver's browser SDK, relayed from ModelRiver's reconnect endpoint. */
+  /**
+   * Direct mode: a fresh ws_token for ModelRiver's browser SDK, relayed from ModelRiver's reconnect endpoint. The
+   * channel id is the capability (the SDK cannot send a token): only a request this backend started and that has
+   * not finished (410 once it has: its result is at the status URL).
+   */
   async reconnect(channelId: string): Promise<Record<string, unknown>> {
     if (this.realtime.mode !== 'direct') throw new NotFoundError('reconnect is served in direct realtime mode only');
-    if (!(await this.requests.find(channelId))) throw new NotFoundError(`no request with channel_id ${channelId}`);
+    const request = await this.requests.find(channelId);
+    if (!request) throw new NotFoundError(`no request with channel_id ${channelId}`);
+    const status = deriveRequestStatus(request.status, await this.deliveries.findForChannel(channelId));
+    if (status === 'completed' || status === 'failed') {
+      throw new GoneError(`the request on channel ${channelId} has ${status}; its result is at /ai/requests/${channelId}`);
+    }
     const fresh = await this.trigger.reconnect(channelId);
     return { channel_id: channelId, ...this.directFields(fresh), project_id: fresh.project_id ?? null };
   }

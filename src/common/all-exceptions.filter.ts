@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import { FastifyReply, FastifyRequest } from 'fastify';
-import { ConflictError, InvalidJsonError, InvalidRequestError, NotFoundError, OverloadedError, ServiceUnavailableError, UnprocessableError } from './errors';
+import { ConflictError, GoneError, InvalidJsonError, InvalidRequestError, NotFoundError, OverloadedError, ServiceUnavailableError, UnprocessableError } from './errors';
 import { UpstreamError } from './upstream.error';
 
 interface ErrorBody {
@@ -19,6 +19,7 @@ const CLIENT_ERRORS: [new (...args: never[]) => Error, number][] = [
   [InvalidRequestError, 400],
   [NotFoundError, 404],
   [ConflictError, 409],
+  [GoneError, 410],
   [UnprocessableError, 422],
 ];
 

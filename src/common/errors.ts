@@ -29,6 +29,11 @@ export class ConflictError extends Error {
   override name = 'ConflictError';
 }
 
+/** The thing existed but is over, e.g. reconnecting to a request that has finished (410). */
+export class GoneError extends Error {
+  override name = 'GoneError';
+}
+
 /** Well-formed, but still not acceptable; `errors` says why, one reason each (422). */
 export class UnprocessableError extends Error {
   override name = 'UnprocessableError';

@@ -92,6 +92,7 @@ export const webhookConfig = registerAs('webhook', () => {
     secrets: e.MODELRIVER_WEBHOOK_SECRET,
     schemes: e.WEBHOOK_SIGNATURE_SCHEMES,
     maxBodyBytes: e.WEBHOOK_MAX_BODY_BYTES,
+    timestampToleranceS: e.WEBHOOK_TIMESTAMP_TOLERANCE_S,
     eventTypes: e.WEBHOOK_EVENT_TYPES,
     // A backlog older than a quarter of the budget leaves the rest for processing and callback retries.
     maxBacklogAgeMs: e.INTAKE_MAX_BACKLOG_AGE_MS ?? Math.floor(e.CALLBACK_BUDGET_MS / 4),

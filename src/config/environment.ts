@@ -120,6 +120,18 @@ export class EnvironmentVariables {
   @IsIn(SIGNATURE_SCHEMES, { each: true })
   WEBHOOK_SIGNATURE_SCHEMES: SignatureScheme[] = [...SIGNATURE_SCHEMES];
 
+  /**
+   * For timestamped schemes (ts_raw, ts_data): refuse a signature whose timestamp is further than this from now.
+   * Unset (the default): no freshness check, since ModelRiver's retries span 3 h 42 min and may reuse the
+   * timestamp; the dedupe record is the replay defence then.
+   */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(7 * 24 * 3600)
+  WEBHOOK_TIMESTAMP_TOLERANCE_S?: number;
+
   /** Webhook types accepted for processing; authentic deliveries of other types are quarantined. */
   @Transform(splitList)
   @Matches(/^[a-z0-9_]+(\.[a-z0-9_]+)+$/, { each: true, message: 'each WEBHOOK_EVENT_TYPES entry must look like task.<name>' })

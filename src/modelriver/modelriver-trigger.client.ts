@@ -2,6 +2,7 @@ import { HttpService } from '@nestjs/axios';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { AxiosError } from 'axios';
 import { firstValueFrom } from 'rxjs';
+import { GoneError, NotFoundError } from '../common/errors';
 import { UpstreamError } from '../common/upstream.error';
 import { modelriverConfig, ModelriverConfig } from '../config/configuration';
 
@@ -48,12 +49,21 @@ export class ModelRiverTriggerClient {
     return data;
   }
 
-  /** A fresh single-use ws_token for a live request (direct mode). */
+  /**
+   * A fresh single-use ws_token for a live request. ModelRiver's 404 (it does not know the channel) and 410 (the
+   * request has finished) are answers, not failures: NotFoundError and GoneError, nothing logged as an error.
+   */
   reconnect(channelId: string): Promise<StartedRequest> {
-    return this.post('/api/v1/ai/reconnect', { channel_id: channelId });
+    const finished = () => new GoneError(`the request on channel ${channelId} has finished`);
+    return this.post('/api/v1/ai/reconnect', { channel_id: channelId }, {
+      404: () => new NotFoundError(`ModelRiver does not know channel ${channelId}`),
+      409: finished,
+      410: finished,
+    });
   }
 
-  private async post(path: string, body: unknown): Promise<StartedRequest> {
+  /** `answers`: statuses that are an answer for this call, each turned into its typed error (nothing logged). */
+  private async post(path: string, body: unknown, answers: Record<number, () => Error> = {}): Promise<StartedRequest> {
     const url = `${this.config.baseUrl}${path}`;
     try {
       const response = await firstValueFrom(
@@ -67,7 +77,8 @@ export class ModelRiverTriggerClient {
       );
       return response.data;
     } catch (error) {
-      throw this.translate(error, path);
+      const answer = error instanceof AxiosError && error.response ? answers[error.response.status] : undefined;
+      throw answer ? answer() : this.translate(error, path);
     }
   }
 

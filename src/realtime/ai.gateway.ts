@@ -10,13 +10,12 @@ import {
   WebSocketServer,
 } from '@nestjs/websockets';
 import { Namespace, Socket } from 'socket.io';
-import { AiService } from '../ai/ai.service';
+import { verifySubscriptionToken } from '../ai/subscription-token';
 import { realtimeConfig, RealtimeConfig, redisConfig, RedisConfig } from '../config/configuration';
 import { MetricsService } from '../metrics/metrics.service';
-import { ChannelStateStore } from './channel-state.store';
+import { ChannelSnapshotService } from './channel-snapshot.service';
 import { ChannelWatch } from './channel-watch.service';
 import { AiClientEvents, AiEventPayload, AiServerEventName, AiServerEvents } from './realtime-events';
-import { verifySubscriptionToken } from '../ai/subscription-token';
 
 export const SUBSCRIBER_LEFT = 'realtime.subscriber.left';
 export const AI_NAMESPACE = '/ai';
@@ -38,8 +37,7 @@ export class AiGateway implements OnGatewayInit, OnGatewayConnection {
 
   constructor(
     @Inject(realtimeConfig.KEY) private readonly config: RealtimeConfig,
-    private readonly states: ChannelStateStore,
-    private readonly requests: AiService,
+    private readonly snapshots: ChannelSnapshotService,
     private readonly events: EventEmitter2,
     private readonly metrics: MetricsService,
     private readonly watch: ChannelWatch,
@@ -82,7 +80,7 @@ export class AiGateway implements OnGatewayInit, OnGatewayConnection {
     await socket.join(room(channelId));
     // Every instance must know the channel is watched before the stored view is read (see ChannelWatch).
     await this.watch.watch(channelId);
-    return { ok: true, state: await this.snapshot(channelId) };
+    return { ok: true, state: await this.snapshots.get(channelId) };
   }
 
   @SubscribeMessage('unsubscribe')
@@ -105,10 +103,4 @@ export class AiGateway implements OnGatewayInit, OnGatewayConnection {
     return (await this.server.in(room(channelId)).fetchSockets()).length;
   }
 
-  /** The durable view (status, results) merged with what only the relay saw (upstream pushes, seq). */
-  private async snapshot(channelId: string): Promise<Record<string, unknown>> {
-    const live = await this.states.get(channelId).catch(() => undefined);
-    const stored = await this.requests.find(channelId).catch(() => undefined);
-    return { channel_id: channelId, seq: live?.seq ?? 0, last_response: live?.last_response ?? null, ...stored };
-  }
 }

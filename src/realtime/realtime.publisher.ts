@@ -3,6 +3,7 @@ import { JsonObject } from '../common/json';
 import { AiGateway } from './ai.gateway';
 import { ChannelStateStore, StateChange } from './channel-state.store';
 import { ChannelWatch } from './channel-watch.service';
+import { PlainSocketGateway } from './plain-socket.gateway';
 import { AiEventBody, AiEventPayload, AiServerEventName } from './realtime-events';
 
 /** Publishes a channel's events to its subscribers, each with the channel's next sequence number and server time (`at`). */
@@ -14,6 +15,7 @@ export class RealtimePublisher {
     private readonly gateway: AiGateway,
     private readonly states: ChannelStateStore,
     private readonly watch: ChannelWatch,
+    private readonly plainSockets: PlainSocketGateway,
   ) {}
 
   upstreamResponse(channelId: string, response: JsonObject): Promise<void> {
@@ -53,6 +55,7 @@ export class RealtimePublisher {
       const state = await this.states.advance(channelId, change);
       const payload = { ...body, channel_id: channelId, seq: state.seq, at: state.updated_at } as AiEventPayload<E>;
       this.gateway.emit(channelId, event, payload);
+      this.plainSockets.deliver(channelId, event, payload);
     } catch (error) {
       this.logger.warn(`could not publish ${event} for channel ${channelId}: ${error instanceof Error ? error.message : String(error)}`);
     }

@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/commo
 import { Channel, Socket } from 'phoenix';
 import { WebSocket } from 'ws';
 import { AiService } from '../ai/ai.service';
+import { isJsonObject } from '../common/json';
 import { realtimeConfig, RealtimeConfig } from '../config/configuration';
 import { MetricsService } from '../metrics/metrics.service';
 import { ModelRiverTriggerClient } from '../modelriver/modelriver-trigger.client';
@@ -29,6 +30,19 @@ interface Upstream {
   reconnects: number;
   idle?: NodeJS.Timeout;
   linger?: NodeJS.Timeout;
+}
+
+/**
+ * A readable message from a ModelRiver error, in any of the shapes seen: `{error: {message, details?}}` (what the
+ * official SDK reads), `{message}` (the channel's `error` event), `{error: "<code>", message}`, or `{error: "…"}`.
+ */
+export function upstreamErrorMessage(payload: unknown): string {
+  if (!isJsonObject(payload)) return 'ModelRiver reported an error';
+  const { error, message } = payload;
+  if (isJsonObject(error) && typeof error.message === 'string' && error.message) return error.message;
+  if (typeof message === 'string' && message) return message;
+  if (typeof error === 'string' && error) return error;
+  return 'ModelRiver reported an error';
 }
 
 /** docs/protocol.md §5: append /socket unless the URL ends with it; the Phoenix client appends /websocket. */
@@ -109,9 +123,9 @@ export class UpstreamRelay implements OnApplicationShutdown {
     this.touch(upstream);
 
     channel.on('response', (payload: Record<string, unknown>) => this.relay(upstream, payload));
-    channel.on('error', (payload: Record<string, unknown>) => {
+    channel.on('error', (payload: unknown) => {
       this.touch(upstream);
-      void this.publisher.upstreamError(upstream.channelId, typeof payload?.message === 'string' ? payload.message : 'upstream error');
+      void this.publisher.upstreamError(upstream.channelId, upstreamErrorMessage(payload));
     });
     socket.onClose(() => {
       if (upstream.closing || upstream.socket !== socket) return;
@@ -133,6 +147,8 @@ export class UpstreamRelay implements OnApplicationShutdown {
     this.touch(upstream);
     const status = typeof payload?.status === 'string' ? payload.status : undefined;
     void this.publisher.upstreamResponse(upstream.channelId, payload);
+    // An error response is relayed as it came, and as our ai:error with a readable message, whichever shape it had.
+    if (status === 'error') void this.publisher.upstreamError(upstream.channelId, upstreamErrorMessage(payload));
     if (status === 'ai_generated') {
       void this.requests.recordUpstreamStatus(upstream.channelId, 'ai_generated').catch(() => undefined);
     }

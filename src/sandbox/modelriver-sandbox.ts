@@ -42,6 +42,8 @@ export interface SandboxFaults {
   envelope?: boolean;
   /** Answer the async request itself with this status (401, 403, 404, 429, 500, 502, 503) or hang. */
   async_status?: number | 'hang';
+  /** The "model" returns output the processor cannot use (no title, no entities): processing fails for good. */
+  unusable_output?: boolean;
 }
 
 interface Attempt {
@@ -275,7 +277,7 @@ export class ModelRiverSandbox {
   }
 
   private generated(request: SandboxRequest): Promise<void> {
-    request.aiData = generate(request.workflow, request.prompt);
+    request.aiData = request.faults.unusable_output ? { note: 'the model returned nothing usable' } : generate(request.workflow, request.prompt);
     const meta = { provider: 'sandbox', model: 'sandbox-1', duration_ms: this.options.latencyMs, usage: usage(request.prompt) };
     const timestamp = new Date().toISOString();
     if (request.workflow.event) {
@@ -315,11 +317,15 @@ export class ModelRiverSandbox {
     // Under `json` the signature covers JSON.stringify(parsed body), not the bytes: send other bytes (as a
     // sender with its own serializer would), so only that scheme can verify them.
     const body = scheme === 'json' ? JSON.stringify(wrapped, null, 2) : JSON.stringify(wrapped);
+    // The docs list mr-signature, mr-timestamp and mr-channel-id on every webhook; timestamped schemes sign the
+    // same timestamp (and send it under their own header family too).
+    const timestamp = String(Math.floor(Date.now() / 1000));
     const headers = {
       'content-type': 'application/json',
       'mr-channel-id': request.channelId,
+      'mr-timestamp': timestamp,
       'x-modelriver-webhook-id': `wh_${request.channelId}`,
-      ...signWebhook(body, this.options.webhookSecret, scheme),
+      ...signWebhook(body, this.options.webhookSecret, scheme, timestamp),
     };
     // Scaled, but never below 5 s: the callback_window_expired fault tests expiry explicitly.
     request.callbackDeadline = Date.now() + Math.max(5000, this.scaled(CALLBACK_WINDOW_MS));
@@ -393,7 +399,9 @@ export class ModelRiverSandbox {
     record(200);
     json(res, 200, { status: 'ok', channel_id: channelId });
     if (isError) {
-      this.finish(request, 'failed', { status: 'error', channel_id: channelId, error: callback.error, message: callback.message });
+      // The official SDK reads `payload.error?.message` (`error?: {message, details?}`).
+      const message = typeof callback.message === 'string' && callback.message ? callback.message : 'processing failed';
+      this.finish(request, 'failed', { status: 'error', channel_id: channelId, error: { message, details: { code: callback.error } } });
     } else {
       this.finish(request, 'completed', {
         status: 'completed',

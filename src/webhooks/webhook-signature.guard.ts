@@ -17,6 +17,7 @@ const REASONS = {
   missing: 'missing webhook signature',
   malformed: 'malformed webhook signature',
   mismatch: 'webhook signature does not match',
+  stale: 'webhook timestamp is outside WEBHOOK_TIMESTAMP_TOLERANCE_S',
 } as const;
 
 /** Lets a request through only if its raw bytes carry a valid ModelRiver signature. */
@@ -36,6 +37,7 @@ export class WebhookSignatureGuard implements CanActivate {
       headers: request.headers,
       secrets: this.config.secrets,
       schemes: this.config.schemes,
+      toleranceSeconds: this.config.timestampToleranceS,
     });
     if (!result.ok) {
       this.logger.warn(`rejected webhook (request ${String(request.id)}): ${REASONS[result.reason]}`);

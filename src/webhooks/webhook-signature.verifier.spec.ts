@@ -12,12 +12,14 @@ const BODY = Buffer.from(
 );
 const TS = '1764180000';
 
-function verify(headers: Headers, options: { body?: Buffer; schemes?: SignatureScheme[] } = {}) {
+function verify(headers: Headers, options: { body?: Buffer; schemes?: SignatureScheme[]; toleranceSeconds?: number; now?: number } = {}) {
   return verifyWebhookSignature({
     rawBody: options.body ?? BODY,
     headers,
     secrets: [SECRET, OLD_SECRET],
     schemes: options.schemes ?? [...SIGNATURE_SCHEMES],
+    toleranceSeconds: options.toleranceSeconds,
+    now: options.now,
   });
 }
 
@@ -25,6 +27,52 @@ const hex = (secret: string, message: string | Buffer) =>
   createHmac('sha256', secret).update(message).digest('hex');
 
 describe('verifyWebhookSignature', () => {
+  describe('mr-signature with mr-timestamp (the header family the docs list on every webhook)', () => {
+    const data = JSON.stringify((JSON.parse(BODY.toString()) as { data: unknown }).data);
+    it.each<[SignatureScheme, string]>([
+      ['ts_raw', `${TS}.${BODY.toString()}`],
+      ['ts_data', `${TS}.${data}`],
+    ])('accepts %s signed over "{timestamp}." + the signed bytes', (scheme, message) => {
+      expect(verify({ 'mr-signature': hex(SECRET, message), 'mr-timestamp': TS })).toEqual({ ok: true, scheme, secretIndex: 0 });
+    });
+
+    it('still accepts raw when mr-timestamp comes along (the sandbox sends it with every webhook)', () => {
+      expect(verify({ 'mr-signature': hex(SECRET, BODY), 'mr-timestamp': TS })).toEqual({ ok: true, scheme: 'raw', secretIndex: 0 });
+    });
+
+    it('does not accept a timestamped signature without the timestamp it signed', () => {
+      expect(verify({ 'mr-signature': hex(SECRET, `${TS}.${BODY.toString()}`), 'mr-timestamp': '1764180001' })).toEqual({ ok: false, reason: 'mismatch' });
+      expect(verify({ 'mr-signature': hex(SECRET, `${TS}.${BODY.toString()}`) })).toEqual({ ok: false, reason: 'mismatch' });
+    });
+  });
+
+  describe('WEBHOOK_TIMESTAMP_TOLERANCE_S', () => {
+    const signedAt = Number(TS) * 1000;
+    const headers = { 'x-modelriver-signature': hex(SECRET, `${TS}.${BODY.toString()}`), 'x-modelriver-timestamp': TS };
+
+    it('accepts a timestamped signature within the tolerance, either side of now', () => {
+      expect(verify(headers, { toleranceSeconds: 300, now: signedAt + 299_000 })).toMatchObject({ ok: true });
+      expect(verify(headers, { toleranceSeconds: 300, now: signedAt - 299_000 })).toMatchObject({ ok: true });
+    });
+
+    it('refuses one outside it as stale (a replayed capture)', () => {
+      expect(verify(headers, { toleranceSeconds: 300, now: signedAt + 301_000 })).toEqual({ ok: false, reason: 'stale' });
+    });
+
+    it('does not apply to schemes without a timestamp, nor when unset', () => {
+      expect(verify({ 'mr-signature': hex(SECRET, BODY) }, { toleranceSeconds: 1, now: 0 })).toMatchObject({ ok: true, scheme: 'raw' });
+      expect(verify(headers, { now: signedAt + 10 * 86_400_000 })).toMatchObject({ ok: true });
+    });
+
+    it('reads milliseconds and ISO-8601 timestamps too', () => {
+      for (const ts of [String(signedAt), new Date(signedAt).toISOString()]) {
+        const signed = { 'x-modelriver-signature': hex(SECRET, `${ts}.${BODY.toString()}`), 'x-modelriver-timestamp': ts };
+        expect(verify(signed, { toleranceSeconds: 60, now: signedAt + 59_000 })).toMatchObject({ ok: true });
+        expect(verify(signed, { toleranceSeconds: 60, now: signedAt + 61_000 })).toEqual({ ok: false, reason: 'stale' });
+      }
+    });
+  });
+
   describe.each(SIGNATURE_SCHEMES)('scheme %s', (scheme) => {
     it('accepts a valid signature and reports the scheme and secret position', () => {
       expect(verify(signWebhook(BODY, SECRET, scheme, TS))).toEqual({ ok: true, scheme, secretIndex: 0 });

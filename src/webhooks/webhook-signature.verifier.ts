@@ -11,11 +11,14 @@ export interface SignatureVerificationInput {
   /** Accepted secrets, newest first; every one is tried (rotation). */
   secrets: readonly string[];
   schemes: readonly SignatureScheme[];
+  /** WEBHOOK_TIMESTAMP_TOLERANCE_S: a timestamped signature older or newer than this is refused (unset: never). */
+  toleranceSeconds?: number;
+  now?: number;
 }
 
 export type SignatureVerification =
   | { ok: true; scheme: SignatureScheme; secretIndex: number }
-  | { ok: false; reason: 'missing' | 'malformed' | 'mismatch' };
+  | { ok: false; reason: 'missing' | 'malformed' | 'mismatch' | 'stale' };
 
 const SIGNATURE_FORMAT = /^[0-9a-fA-F]{64}$/;
 // Unix seconds, milliseconds or an ISO-8601 instant; anything else is not a timestamp a sender produces.
@@ -50,6 +53,15 @@ interface Candidate {
   scheme: SignatureScheme;
   signature: Buffer;
   message: () => (string | Buffer)[] | undefined;
+  /** The signed timestamp (timestamped schemes). */
+  timestamp?: string;
+}
+
+/** A sender's timestamp in milliseconds: Unix seconds, Unix milliseconds, or an ISO-8601 instant. */
+export function timestampMs(value: string): number {
+  if (/^\d{1,11}$/.test(value)) return Number(value) * 1000;
+  if (/^\d{12,14}$/.test(value)) return Number(value);
+  return Date.parse(value);
 }
 
 /**
@@ -65,10 +77,31 @@ export function verifyWebhookSignature(input: SignatureVerificationInput): Signa
   let sawHeader = false;
   let sawMalformed = false;
 
+  /** The two schemes that sign "{timestamp}." before the body, under either header family. */
+  const timestamped = (signature: Buffer, timestamp: string) => {
+    candidates.push({ scheme: 'ts_raw', signature, timestamp, message: () => [`${timestamp}.`, rawBody] });
+    candidates.push({
+      scheme: 'ts_data',
+      signature,
+      timestamp,
+      message: () => {
+        // Only a body with a `data` object can match: an HMAC over "{ts}.undefined" would vouch for any body.
+        const body = parsedBody();
+        if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
+        const data = (body as Record<string, unknown>).data;
+        if (typeof data !== 'object' || data === null) return undefined;
+        return [`${timestamp}.`, JSON.stringify(data)];
+      },
+    });
+  };
+
+  // mr-signature: over the raw body or its re-serialisation; with mr-timestamp (which the docs list on every
+  // webhook), also over "{timestamp}." + body or data.
   const mrSignature = headers['mr-signature'];
   if (mrSignature !== undefined) {
     sawHeader = true;
     const value = single(mrSignature);
+    const timestamp = single(headers['mr-timestamp']);
     if (value === undefined || !SIGNATURE_FORMAT.test(value)) {
       sawMalformed = true;
     } else {
@@ -82,36 +115,20 @@ export function verifyWebhookSignature(input: SignatureVerificationInput): Signa
           return body === undefined ? undefined : [JSON.stringify(body)];
         },
       });
+      if (timestamp !== undefined && TIMESTAMP_FORMAT.test(timestamp)) timestamped(signature, timestamp);
     }
   }
 
+  // x-modelriver-signature: always timestamped, by x-modelriver-timestamp.
   const xSignature = headers['x-modelriver-signature'];
   if (xSignature !== undefined) {
     sawHeader = true;
     const value = single(xSignature);
     const timestamp = single(headers['x-modelriver-timestamp']);
-    if (
-      value === undefined ||
-      !SIGNATURE_FORMAT.test(value) ||
-      timestamp === undefined ||
-      !TIMESTAMP_FORMAT.test(timestamp)
-    ) {
+    if (value === undefined || !SIGNATURE_FORMAT.test(value) || timestamp === undefined || !TIMESTAMP_FORMAT.test(timestamp)) {
       sawMalformed = true;
     } else {
-      const signature = Buffer.from(value, 'hex');
-      candidates.push({ scheme: 'ts_raw', signature, message: () => [`${timestamp}.`, rawBody] });
-      candidates.push({
-        scheme: 'ts_data',
-        signature,
-        message: () => {
-          // Only a body with a `data` object can match: an HMAC over "{ts}.undefined" would vouch for any body.
-          const body = parsedBody();
-          if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
-          const data = (body as Record<string, unknown>).data;
-          if (typeof data !== 'object' || data === null) return undefined;
-          return [`${timestamp}.`, JSON.stringify(data)];
-        },
-      });
+      timestamped(Buffer.from(value, 'hex'), timestamp);
     }
   }
 
@@ -131,6 +148,11 @@ export function verifyWebhookSignature(input: SignatureVerificationInput): Signa
     for (let secretIndex = 0; secretIndex < secrets.length; secretIndex++) {
       const expected = hmac(secrets[secretIndex], message);
       if (timingSafeEqual(expected, candidate.signature)) {
+        // Authentic; with a tolerance, a timestamped signature must also be recent (a replay defence).
+        if (candidate.timestamp !== undefined && input.toleranceSeconds !== undefined) {
+          const skew = Math.abs((input.now ?? Date.now()) - timestampMs(candidate.timestamp));
+          if (!(skew <= input.toleranceSeconds * 1000)) return { ok: false, reason: 'stale' };
+        }
         return { ok: true, scheme: candidate.scheme, secretIndex };
       }
     }

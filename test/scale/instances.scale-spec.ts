@@ -1,4 +1,5 @@
 import { io } from 'socket.io-client';
+import { WebSocket } from 'ws';
 import { AppProcess, freePort } from '../helpers/app-process';
 import { SinkRequest } from '../helpers/callback-sink';
 import { waitFor } from '../helpers/create-test-app';
@@ -61,6 +62,22 @@ describe('scale profile: two instances', () => {
     } finally {
       socket.close();
     }
+  });
+
+  it('a plain WebSocket listener (/ws/ai) on instance B follows a request generated through instance A to the end', async () => {
+    const a = await startInstance({ MODELRIVER_SANDBOX: 'true', SANDBOX_PORT: String(await freePort()), SANDBOX_LATENCY_MS: '400', SANDBOX_TIME_FACTOR: '0.01' });
+    const b = await startInstance({ MODELRIVER_SANDBOX: 'true', SANDBOX_PORT: String(await freePort()) });
+    const started = (await (
+      await fetch(`${a.url}/ai/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'Plain across instances' }) })
+    ).json()) as { channel_id: string; realtime: { subscribe_token: string } };
+    const ws = new WebSocket(`${b.url.replace(/^http/, 'ws')}/ws/ai/${started.channel_id}?token=${encodeURIComponent(started.realtime.subscribe_token)}`);
+    const frames: Record<string, unknown>[] = [];
+    ws.on('message', (data: Buffer) => frames.push(JSON.parse(data.toString()) as Record<string, unknown>));
+    const code = await new Promise<number>((resolve) => ws.on('close', (closeCode) => resolve(closeCode)));
+    expect(code).toBe(1000);
+    expect(frames[0]).toMatchObject({ event: 'state', channel_id: started.channel_id });
+    expect(frames.filter((f) => f.event === undefined).map((f) => f.status)).toEqual(expect.arrayContaining(['ai_generated', 'completed']));
+    expect(frames.some((f) => f.event === 'ai:processed')).toBe(true);
   });
 
   it('kill -9 one instance mid-processing: the other finishes its jobs; nothing is lost', async () => {

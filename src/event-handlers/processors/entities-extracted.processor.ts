@@ -38,6 +38,7 @@ export class EntitiesExtractedProcessor implements EventProcessor {
         .onConflict((oc) => oc.columns(['channel_id', 'name_key']).doNothing())
         .execute();
     }
-    return { ...aiData, entities_validated: valid, entities_rejected: rejected };
+    // entities_validated is the count, as ModelRiver's guide sends it; the list and the rejections ride beside it.
+    return { ...aiData, entities_validated: valid.length, entities_valid: valid, entities_rejected: rejected };
   }
 }
