@@ -11,7 +11,7 @@ module.exports = {
       roots: ['<rootDir>/src'],
       testRegex: '\\.spec\\.ts$',
       transform,
-      setupFiles: ['reflect-metadata'],
+      setupFiles: ['reflect-metadata', '<rootDir>/test/helpers/quiet-nest-logs.ts'],
       moduleFileExtensions: ['ts', 'js', 'json'],
     },
     {
@@ -21,7 +21,7 @@ module.exports = {
       roots: ['<rootDir>/test'],
       testRegex: '\\.e2e-spec\\.ts$',
       transform,
-      setupFiles: ['reflect-metadata'],
+      setupFiles: ['reflect-metadata', '<rootDir>/test/helpers/quiet-nest-logs.ts'],
       moduleFileExtensions: ['ts', 'js', 'json'],
     },
     {
@@ -31,7 +31,7 @@ module.exports = {
       roots: ['<rootDir>/test/scale'],
       testRegex: '\\.scale-spec\\.ts$',
       transform,
-      setupFiles: ['reflect-metadata'],
+      setupFiles: ['reflect-metadata', '<rootDir>/test/helpers/quiet-nest-logs.ts'],
       moduleFileExtensions: ['ts', 'js', 'json'],
     },
     {
@@ -41,7 +41,7 @@ module.exports = {
       roots: ['<rootDir>/test/reliability'],
       testRegex: '\\.reliability-spec\\.ts$',
       transform,
-      setupFiles: ['reflect-metadata'],
+      setupFiles: ['reflect-metadata', '<rootDir>/test/helpers/quiet-nest-logs.ts'],
       moduleFileExtensions: ['ts', 'js', 'json'],
     },
     {
@@ -51,7 +51,7 @@ module.exports = {
       roots: ['<rootDir>/test/browser'],
       testRegex: '\\.browser-spec\\.ts$',
       transform,
-      setupFiles: ['reflect-metadata'],
+      setupFiles: ['reflect-metadata', '<rootDir>/test/helpers/quiet-nest-logs.ts'],
       moduleFileExtensions: ['ts', 'js', 'json'],
     },
   ],

@@ -1,5 +1,4 @@
 import { createServer, RequestListener } from 'node:http';
-import { ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
@@ -9,7 +8,8 @@ import { Logger } from 'nestjs-pino';
 import { AppModule, AppOptions } from './app.module';
 import { AllExceptionsFilter } from './common/all-exceptions.filter';
 import { LifecycleService } from './common/lifecycle.service';
-import { genRequestId } from './common/logging.module';
+import { jsonBodiesOnly, requestValidationPipe } from './common/request-validation';
+import { genRequestId, quietStartup } from './common/logging.module';
 import { resolveEnvironment } from './config/config.module';
 import { appConfig, AppConfig, realtimeConfig, RealtimeConfig, redisConfig, RedisConfig, webhookConfig, WebhookConfig } from './config/configuration';
 import { MetricsService } from './metrics/metrics.service';
@@ -47,9 +47,9 @@ export async function createApp(options: AppOptions = {}): Promise<NestFastifyAp
 
 export async function configureApp(app: NestFastifyApplication): Promise<void> {
   const { maxBodyBytes } = app.get<WebhookConfig>(webhookConfig.KEY);
-  app.useLogger(app.get(Logger));
+  app.useLogger(quietStartup(app.get(Logger)));
   app.useGlobalFilters(new AllExceptionsFilter());
-  app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
+  app.useGlobalPipes(requestValidationPipe());
   const { corsOrigins } = app.get<RealtimeConfig>(realtimeConfig.KEY);
   if (corsOrigins.length > 0) app.enableCors({ origin: corsOrigins });
   const ioAdapter = new ConfiguredIoAdapter(app, corsOrigins);
@@ -83,6 +83,7 @@ export async function configureApp(app: NestFastifyApplication): Promise<void> {
     },
   });
   fastify.addHook('onRequest', (request, reply, done) => securityHeaders(request.raw, reply.raw, () => done()));
+  fastify.addHook('onRequest', jsonBodiesOnly(isWebhookIntake));
   // Slow clients are cut: headers within HTTP_HEADERS_TIMEOUT_MS, the whole request within HTTP_REQUEST_TIMEOUT_MS.
   const { headersTimeoutMs, requestTimeoutMs } = app.get<AppConfig>(appConfig.KEY);
   const server = app.getHttpServer();

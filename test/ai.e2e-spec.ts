@@ -16,7 +16,8 @@ describe('POST /ai/generate → sandbox → webhook → processor → callback (
   let app: SandboxTestApp;
 
   beforeAll(async () => {
-    app = await startSandboxApp({ AI_REQUEST_TIMEOUT_MS: '500' });
+    // A high rate limit: this suite sends many requests from one client (the limit has tests of its own).
+    app = await startSandboxApp({ AI_REQUEST_TIMEOUT_MS: '500', AI_GENERATE_RATE_LIMIT: '1000' });
   });
   afterAll(() => app.close());
 
@@ -141,6 +142,34 @@ describe('POST /ai/generate → sandbox → webhook → processor → callback (
       const response = await fetch(`${app.url}/ai/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"prompt":' });
       expect(response.status).toBe(400);
     });
+
+    it.each<[string, unknown, string]>([
+      ['no prompt', {}, 'prompt is required'],
+      ['a numeric prompt', { prompt: 42 }, 'prompt must be a string'],
+      ['a blank prompt', { prompt: '   ' }, 'prompt must not be blank'],
+      ['an unknown field', { prompt: 'hi', temperature: 2 }, 'temperature is not a field of this request'],
+    ])('says what is wrong with %s in one string message (each reason also in errors)', async (_name, body, message) => {
+      const answer = await app.generate(body);
+      expect(answer.body).toEqual({ statusCode: 400, error: 'Bad Request', message, errors: [message], request_id: expect.any(String) });
+    });
+
+    it('answers 415 to a body that is not JSON, even JSON sent as text/plain, and starts nothing', async () => {
+      const before = aiRequestCount(app);
+      const response = await fetch(`${app.url}/ai/generate`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ prompt: 'hi' }) });
+      expect(response.status).toBe(415);
+      expect(await response.json()).toMatchObject({ statusCode: 415, message: 'content-type must be application/json' });
+      expect(aiRequestCount(app)).toBe(before);
+    });
+
+    it('answers 413 with the limit to a body over it', async () => {
+      const response = await fetch(`${app.url}/ai/generate`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ prompt: 'x'.repeat(1_100_000) }),
+      });
+      expect(response.status).toBe(413);
+      expect(await response.json()).toMatchObject({ statusCode: 413, message: 'body exceeds the 1048576 bytes limit' });
+    });
   });
 
   describe('ModelRiver errors become clear answers (never retried)', () => {
@@ -181,11 +210,15 @@ describe('/ai access control', () => {
     expect((await app.generate({ prompt: 'hi' }, { authorization: `Bearer ${TOKEN}` })).status).toBe(200);
   });
 
-  it('rate limits /ai/generate per client (AI_GENERATE_RATE_LIMIT per minute)', async () => {
-    const statuses: number[] = [];
-    for (let i = 0; i < 4; i++) statuses.push((await app.generate({ prompt: `hi ${i}` }, { authorization: `Bearer ${TOKEN}` })).status);
+  it('rate limits /ai/generate per client (AI_GENERATE_RATE_LIMIT per minute), with a plain message and Retry-After', async () => {
+    const answers: { status: number; body: Record<string, unknown>; headers: Headers }[] = [];
+    for (let i = 0; i < 4; i++) answers.push(await app.generate({ prompt: `hi ${i}` }, { authorization: `Bearer ${TOKEN}` }));
     // One request was already used by the previous test.
-    expect(statuses).toEqual([200, 200, 429, 429]);
+    expect(answers.map((answer) => answer.status)).toEqual([200, 200, 429, 429]);
+    const limited = answers[2];
+    const retryAfter = Number(limited.headers.get('retry-after'));
+    expect(retryAfter).toBeGreaterThan(0);
+    expect(limited.body).toMatchObject({ statusCode: 429, message: `too many requests; retry in ${retryAfter} s` });
   });
 });
 

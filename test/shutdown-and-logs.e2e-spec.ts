@@ -34,14 +34,70 @@ describe('logs', () => {
       const output = app.output();
       for (const secret of secrets) expect(output).not.toContain(secret);
       expect(output).not.toContain('wrong-admin-token');
-      // Correlation: the request id reaches the log, the headers are there but censored.
+      // Correlation: the request id reaches the log; headers are not logged at all, censored or not.
       expect(output).toContain('"id":"trace-me-1"');
-      expect(output).toContain('"mr-signature":"[redacted]"');
+      expect(output).not.toMatch(/mr-signature|authorization|cookie/i);
       expect(output).toMatch(/"msg":"accepted delivery [0-9a-f-]{36} /);
+      expect(output).toContain('"msg":"POST /webhooks/modelriver 200 ');
     } finally {
       await app.kill('SIGTERM');
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('logs a person can read', () => {
+  const run = async (nodeEnv: string) => {
+    const dir = tempDir('mr-logs-');
+    const sink = await new CallbackSink().start();
+    const app = await startAppProcess({ PORT: String(await freePort()), DATABASE_URL: `sqlite:${join(dir, 'logs.db')}`, LOG_LEVEL: 'info', NODE_ENV: nodeEnv });
+    const deliveries: string[] = [];
+    try {
+      for (let i = 0; i < 10; i++) {
+        const body = JSON.stringify(aiGeneratedPayload({ callbackBase: sink.url }));
+        const answer = (await (await fetch(`${app.url}/webhooks/modelriver`, { method: 'POST', headers: signedHeaders(body), body })).json()) as { delivery_id: string };
+        deliveries.push(answer.delivery_id);
+      }
+      await fetch(`${app.url}/`);
+      await fetch(`${app.url}/favicon.ico`);
+      await fetch(`${app.url}/nowhere`);
+      await waitFor('every callback', () => (sink.requests.length >= 10 ? true : undefined));
+      await sleep(300);
+      return { output: app.output(), deliveries };
+    } finally {
+      await app.kill('SIGTERM');
+      await sink.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+
+  it('development: one short line per request, no start-up route dump, worker lines after the delivery was accepted', async () => {
+    const { output, deliveries } = await run('development');
+    const lines = output.split('\n').filter((line) => line.length > 0);
+    const requestLines = lines.filter((line) => / INFO: (GET|POST) \S+ \d{3} \d+ ms \(request [\w-]+\)/.test(line));
+    expect(requestLines.length).toBeGreaterThanOrEqual(13); // ours, and the start-up probe's
+    const average = requestLines.reduce((sum, line) => sum + Buffer.byteLength(line), 0) / requestLines.length;
+    expect(average).toBeLessThanOrEqual(300);
+    expect(output).not.toMatch(/Mapped \{|dependencies initialized|content-security-policy|user-agent/);
+    expect(lines.filter((line) => /ERROR|WARN/.test(line))).toEqual([]);
+    for (const id of deliveries) {
+      const accepted = lines.findIndex((line) => line.includes(`accepted delivery ${id}`));
+      const calledBack = lines.findIndex((line) => line.includes(`callback for delivery ${id} delivered`));
+      expect(accepted).toBeGreaterThanOrEqual(0);
+      expect(calledBack).toBeGreaterThan(accepted);
+    }
+    process.stdout.write(`development request lines: ${requestLines.length}, average ${Math.round(average)} bytes, e.g. ${requestLines[0].trim()}\n`);
+  });
+
+  it('production: one JSON object per line with the same fields', async () => {
+    const { output } = await run('test');
+    const request = output
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .find((entry) => typeof entry.msg === 'string' && entry.msg.startsWith('POST /webhooks/modelriver 200'));
+    expect(request).toMatchObject({ level: 30, req: { method: 'POST', url: '/webhooks/modelriver', id: expect.any(String) }, res: { statusCode: 200 }, responseTime: expect.any(Number) });
+    expect(Object.keys(request!.req as object).sort()).toEqual(['id', 'method', 'url']);
   });
 });
 

@@ -1,17 +1,9 @@
-import { STATUS_CODES } from 'node:http';
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import { ThrottlerException } from '@nestjs/throttler';
 import { FastifyReply, FastifyRequest } from 'fastify';
+import { errorBody } from './error-body';
 import { ConflictError, GoneError, InvalidJsonError, InvalidRequestError, NotFoundError, OverloadedError, ServiceUnavailableError, UnprocessableError } from './errors';
 import { UpstreamError } from './upstream.error';
-
-interface ErrorBody {
-  statusCode: number;
-  error: string;
-  message: string | string[];
-  /** Every reason, when there are several (validation). */
-  errors?: string[];
-  request_id: string;
-}
 
 /** Typed errors of common/errors.ts that are the caller's to fix, and their status. */
 const CLIENT_ERRORS: [new (...args: never[]) => Error, number][] = [
@@ -23,7 +15,10 @@ const CLIENT_ERRORS: [new (...args: never[]) => Error, number][] = [
   [UnprocessableError, 422],
 ];
 
-/** One place that turns errors into answers; the request id is the correlation id in logs and bodies. */
+/**
+ * One place that turns errors into answers, all of one shape (ErrorBody: `message` is always a string); the
+ * request id is the correlation id in logs and bodies. Only what is ours to fix is logged as an error, once.
+ */
 @Catch()
 export class AllExceptionsFilter implements ExceptionFilter {
   private readonly logger = new Logger(AllExceptionsFilter.name);
@@ -33,13 +28,19 @@ export class AllExceptionsFilter implements ExceptionFilter {
     const request = http.getRequest<FastifyRequest>();
     const reply = http.getResponse<FastifyReply>();
     const requestId = String(request.id);
-    const body = (status: number, error: string, message: string | string[]): ErrorBody => ({
-      statusCode: status,
-      error,
-      message,
-      request_id: requestId,
-    });
+    const send = (status: number, message: string, errors?: string[]) => void reply.status(status).send(errorBody(status, message, requestId, errors));
 
+    if (exception instanceof ThrottlerException) {
+      // The throttler set Retry-After before throwing.
+      const retryAfter = Number(reply.getHeader('retry-after'));
+      send(429, `too many requests; retry ${Number.isFinite(retryAfter) && retryAfter > 0 ? `in ${retryAfter} s` : 'later'}`);
+      return;
+    }
+    const status413 = exception instanceof HttpException ? exception.getStatus() === 413 : (exception as { code?: unknown }).code === 'FST_ERR_CTP_BODY_TOO_LARGE';
+    if (status413) {
+      send(413, `body exceeds the ${request.routeOptions?.bodyLimit ?? 'configured'} bytes limit`);
+      return;
+    }
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
       const response = exception.getResponse();
@@ -48,42 +49,42 @@ export class AllExceptionsFilter implements ExceptionFilter {
         void reply.status(status).send(response);
         return;
       }
-      const message =
-        typeof response === 'object' && response !== null && 'message' in response
-          ? (response as { message: string | string[] }).message
-          : exception.message;
-      void reply.status(status).send(body(status, STATUS_CODES[status] ?? 'Error', message));
+      const message: unknown = typeof response === 'object' && response !== null ? response.message : exception.message;
+      const reasons = (Array.isArray(message) ? message : [message]).map((reason) => (typeof reason === 'string' ? reason : JSON.stringify(reason)));
+      send(status, reasons.join('; '), reasons.length > 1 ? reasons : undefined);
       return;
     }
     const clientStatus = CLIENT_ERRORS.find(([type]) => exception instanceof type)?.[1];
     if (clientStatus !== undefined) {
       const error = exception as Error;
-      const errors = error instanceof UnprocessableError ? { errors: error.errors } : {};
-      void reply.status(clientStatus).send({ ...body(clientStatus, STATUS_CODES[clientStatus] ?? 'Error', error.message), ...errors });
+      send(clientStatus, error.message, error instanceof UnprocessableError || error instanceof InvalidRequestError ? error.errors : undefined);
       return;
     }
     if (exception instanceof ServiceUnavailableError) {
       if (!(exception instanceof OverloadedError)) {
         this.logger.error(`${request.method} ${request.url} unavailable (request ${requestId}): ${describe(exception)}`);
       }
-      void reply
-        .status(503)
-        .header('retry-after', String(exception.retryAfterSeconds))
-        .send(body(503, 'Service Unavailable', exception.message));
+      void reply.header('retry-after', String(exception.retryAfterSeconds));
+      send(503, exception.message);
       return;
     }
     if (exception instanceof UpstreamError) {
-      const log = exception.status === 400 || exception.status === 429 ? 'warn' : 'error';
-      this.logger[log](`${request.method} ${request.url} upstream (request ${requestId}): ${describe(exception)}`);
+      // The client that called ModelRiver said what went wrong; the answer says it to the caller.
       if (exception.retryAfter) void reply.header('retry-after', exception.retryAfter);
-      void reply.status(exception.status).send(body(exception.status, STATUS_CODES[exception.status] ?? 'Error', exception.message));
+      send(exception.status, exception.message);
+      return;
+    }
+    const fastifyError = exception as { statusCode?: unknown; message?: unknown };
+    if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
+      // Fastify refused the request itself (a malformed body, a bad content type): the caller's to fix.
+      send(fastifyError.statusCode, String(fastifyError.message));
       return;
     }
     this.logger.error(
       `${request.method} ${request.url} failed (request ${requestId}): ${describe(exception)}`,
       exception instanceof Error ? exception.stack : undefined,
     );
-    void reply.status(500).send(body(500, 'Internal Server Error', 'internal error'));
+    send(500, 'internal error');
   }
 }
 

@@ -14,9 +14,15 @@ export class InvalidJsonError extends Error {
   override name = 'InvalidJsonError';
 }
 
-/** The caller's input cannot be used (400). */
+/** The caller's input cannot be used (400); `errors` lists each reason when there are several. */
 export class InvalidRequestError extends Error {
   override name = 'InvalidRequestError';
+  constructor(
+    message: string,
+    readonly errors?: string[],
+  ) {
+    super(message);
+  }
 }
 
 /** The thing asked for does not exist (404). */

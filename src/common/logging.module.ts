@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { IncomingMessage } from 'node:http';
-import { Module } from '@nestjs/common';
+import { IncomingMessage, ServerResponse } from 'node:http';
+import { LoggerService, Module } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import { appConfig, AppConfig } from '../config/configuration';
 
@@ -18,16 +18,34 @@ export function genRequestId(request: IncomingMessage): string {
   return id;
 }
 
-/** Secrets never reach a log line: credentials, signatures, tokens and cookies are censored, bodies never logged. */
-export const REDACTED_PATHS = [
-  'req.headers.authorization',
-  'req.headers.cookie',
-  'req.headers["mr-signature"]',
-  'req.headers["x-modelriver-signature"]',
-  'req.headers["x-api-key"]',
-  'res.headers["set-cookie"]',
-];
+/** Nest's own start-up chatter (modules loaded, routes mapped, gateways subscribed): debug, not info. */
+const STARTUP_CONTEXTS = new Set(['NestFactory', 'InstanceLoader', 'RoutesResolver', 'RouterExplorer', 'WebSocketsController', 'NestApplication']);
 
+/** The app's logger with Nest's start-up lines demoted to debug; everything else as it comes. */
+export function quietStartup(logger: LoggerService): LoggerService {
+  return {
+    log: (message: unknown, ...rest: unknown[]) => {
+      const context = rest.at(-1);
+      if (typeof context === 'string' && STARTUP_CONTEXTS.has(context)) logger.debug?.(message, ...rest);
+      else logger.log(message, ...rest);
+    },
+    error: (message: unknown, ...rest: unknown[]) => void logger.error(message, ...rest),
+    warn: (message: unknown, ...rest: unknown[]) => void logger.warn(message, ...rest),
+    debug: (message: unknown, ...rest: unknown[]) => void logger.debug?.(message, ...rest),
+    verbose: (message: unknown, ...rest: unknown[]) => void logger.verbose?.(message, ...rest),
+    fatal: (message: unknown, ...rest: unknown[]) => void logger.fatal?.(message, ...rest),
+  };
+}
+
+type Req = IncomingMessage & { id?: string | number | object };
+const idOf = (req: Req) => (typeof req.id === 'string' || typeof req.id === 'number' ? req.id : '-');
+
+/**
+ * Logs are for people: one line per request with method, path, status, duration and request id, and no header,
+ * body, secret or token ever (bodies are never logged; headers are not serialised at all). Pretty, single-line
+ * text in development; one JSON object per line elsewhere, with the same fields. Lines logged while a request is
+ * handled carry only its id (`reqId`).
+ */
 @Module({
   imports: [
     LoggerModule.forRootAsync({
@@ -35,23 +53,26 @@ export const REDACTED_PATHS = [
       useFactory: (config: AppConfig) => ({
         pinoHttp: {
           level: config.logLevel,
-          // Pretty for people in development; JSON (one object per line) everywhere else.
-          transport: config.nodeEnv === 'development' ? { target: 'pino-pretty', options: { singleLine: true } } : undefined,
+          transport:
+            config.nodeEnv === 'development'
+              ? { target: 'pino-pretty', options: { singleLine: true, ignore: 'pid,hostname,req,res,responseTime,reqId', translateTime: 'HH:MM:ss.l' } }
+              : undefined,
           genReqId: (request: IncomingMessage) => (request as WithRequestId)[REQUEST_ID] ?? genRequestId(request),
-          redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+          quietReqLogger: true,
           serializers: {
-            req: (req: { id: string; method: string; url: string; headers: Record<string, unknown>; remoteAddress?: string }) => ({
-              id: req.id,
-              method: req.method,
-              url: req.url,
-              headers: req.headers,
-              remoteAddress: req.remoteAddress,
-            }),
+            req: (req: Req) => ({ id: req.id, method: req.method, url: req.url }),
+            res: (res: ServerResponse) => ({ statusCode: res.statusCode }),
+            // An error reaches the request line as its message only: the filter logged anything worth a stack.
+            err: (err: Error) => ({ type: err.name, message: err.message }),
           },
+          customSuccessMessage: (req: Req, res: ServerResponse, responseTime: number) =>
+            `${req.method} ${req.url} ${res.statusCode} ${Math.round(responseTime)} ms (request ${idOf(req)})`,
+          customErrorMessage: (req: Req, res: ServerResponse) => `${req.method} ${req.url} ${res.statusCode} (request ${idOf(req)})`,
           // Health and metrics scrapes are frequent and uninteresting.
           autoLogging: { ignore: (request: IncomingMessage) => /^\/(health|metrics)/.test(request.url ?? '') },
-          customLogLevel: (_req: IncomingMessage, res: { statusCode: number }, error?: Error) =>
-            error || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
+          // An error of ours is an error; an upstream's (502/503/504) or a caller's (4xx) is not.
+          customLogLevel: (_req: IncomingMessage, res: ServerResponse, error?: Error) =>
+            res.statusCode === 500 || (error && res.statusCode < 400) ? 'error' : res.statusCode >= 500 ? 'warn' : 'info',
         },
       }),
     }),

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Controller, Get, Header } from '@nestjs/common';
+import { Controller, Get, Header, HttpCode } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 
 const PUBLIC = join(__dirname, '..', '..', 'public');
@@ -23,6 +23,12 @@ export class DemoController {
   script(): string {
     return this.files.js;
   }
+
+  /** Browsers ask for it on every page: an empty answer, cached, instead of a logged 404. */
+  @Get('favicon.ico')
+  @HttpCode(204)
+  @Header('cache-control', 'public, max-age=86400')
+  favicon(): void {}
 
   @Get('demo.css')
   @Header('content-type', 'text/css; charset=utf-8')

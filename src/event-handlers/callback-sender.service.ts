@@ -19,7 +19,7 @@ export interface CallbackTarget {
 export type CallbackResult =
   /** `unrecorded`: a result's delivered attempt, for the caller to record with the delivery's completion. */
   | { status: 'delivered'; statusCode: number | null; unrecorded?: AttemptRecord }
-  | { status: 'failed'; reason: string }
+  | { status: 'failed'; reason: string; attempts: number }
   | { status: 'refused'; reason: string };
 
 /** What the job running the callback provides (a JobContext does). */
@@ -92,7 +92,9 @@ export class CallbackSender {
     if (kind === 'result') await context.persisted();
     const { draining, signal } = context;
     let last: CallbackResponse | undefined;
+    let attempts = 0;
     for (let attempt = 1; !draining.aborted || attempt === 1; attempt++) {
+      attempts = attempt;
       last = await this.client.post(checked.url, body, this.config.timeoutMs, signal);
       this.metrics.callbacks.inc({ kind, outcome: last.outcome, status: String(last.statusCode ?? 'none') });
       if (last.outcome === 'delivered') {
@@ -116,6 +118,6 @@ export class CallbackSender {
       await sleep(wait, draining);
     }
     const reason = draining.aborted ? 'interrupted by shutdown' : (last?.error ?? 'not sent');
-    return { status: 'failed', reason };
+    return { status: 'failed', reason, attempts };
   }
 }

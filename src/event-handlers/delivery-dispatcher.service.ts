@@ -80,7 +80,7 @@ export class DeliveryDispatcher implements DeliveryJobHandler, OnModuleInit {
     if (sent.status === 'delivered') return { result: fresh, callbackStatus: 'delivered', attempt: sent.unrecorded, announce: processed('delivered') };
     if (fresh || sent.status === 'refused') await this.deliveries.saveResult(delivery.id, result, sent.status === 'refused' ? 'refused' : undefined);
     if (context.draining.aborted) throw new Error('interrupted by shutdown');
-    throw new PermanentJobError(`callback ${sent.status}: ${sent.reason}`);
+    throw new PermanentJobError(sent.status === 'failed' ? `callback failed after ${sent.attempts} attempts: ${sent.reason}` : `callback refused: ${sent.reason}`);
   }
 
   /** Failed for good: tell ModelRiver once, unless the URL itself is the problem or the result already went out. */
@@ -117,7 +117,7 @@ export class DeliveryDispatcher implements DeliveryJobHandler, OnModuleInit {
       if (results.length !== 1 || !isJsonObject(results[0])) {
         throw new PermanentJobError(`processor for ${event.name} must return one object, got ${results.length} answers`);
       }
-      this.logger.log(
+      this.logger.debug(
         `processed delivery ${delivery.id} ${event.name} in ${Math.round(performance.now() - started)} ms (attempt ${context.attempt})`,
       );
       stopTimer({ outcome: 'ok' });

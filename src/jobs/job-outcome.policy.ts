@@ -96,11 +96,11 @@ export async function runClaimed(
         return outcome;
       case 'retry':
         await state.retryAt(claim, outcome.runAt, outcome.error, Date.now());
-        logger.warn(`delivery ${deliveryId} attempt ${claim.attempt} of ${policy.maxAttempts} failed, retry in ${outcome.runAt - Date.now()} ms: ${outcome.error}`);
+        logger.warn(`delivery ${deliveryId} run ${claim.attempt} of ${policy.maxAttempts} failed, next in ${outcome.runAt - Date.now()} ms: ${outcome.error}`);
         return outcome;
       case 'dead': {
         const reason = describeError(error);
-        logger.error(`delivery ${deliveryId} failed for good (attempt ${claim.attempt} of ${policy.maxAttempts}): ${reason}`);
+        logger.error(`delivery ${deliveryId} failed for good (run ${claim.attempt} of ${policy.maxAttempts}): ${reason}`);
         let announce: (() => void) | undefined;
         try {
           announce = (await handler.onDead(job, error, context))?.announce;

@@ -86,7 +86,7 @@ export class ModelRiverTriggerClient {
     if (!(error instanceof AxiosError) || !error.response) {
       const timedOut = error instanceof AxiosError && (error.code === 'ECONNABORTED' || error.code === 'ERR_CANCELED');
       const message = error instanceof Error ? error.message : String(error);
-      this.logger.error(`ModelRiver ${path} ${timedOut ? 'timed out' : 'unreachable'}: ${message}`);
+      this.logger.warn(`ModelRiver ${path} ${timedOut ? 'timed out' : 'unreachable'}: ${message}`);
       return timedOut
         ? new UpstreamError(504, 'ModelRiver did not answer in time', { cause: error })
         : new UpstreamError(502, 'ModelRiver is unreachable', { cause: error });
@@ -113,7 +113,7 @@ export class ModelRiverTriggerClient {
       case status === 504:
         return new UpstreamError(504, 'ModelRiver timed out', { cause: error });
       default:
-        this.logger.error(`ModelRiver ${path} failed with ${status}: ${detail ?? ''}`);
+        this.logger.warn(`ModelRiver ${path} failed with ${status}${detail ? `: ${detail}` : ''}`);
         return new UpstreamError(502, `ModelRiver failed (${status})`, { cause: error });
     }
   }

@@ -102,16 +102,16 @@ export class WebhookIngestService {
         type: validation.type,
         event: validation.event,
       },
-      { enqueue: true },
+      {
+        enqueue: true,
+        // Logged as soon as the row exists, before the worker (woken next) can log anything about it.
+        stored: ({ id, inserted }) =>
+          inserted
+            ? this.logger.log(`accepted delivery ${id} ${validation.type}/${validation.event ?? '-'} channel ${validation.channelId} (${signature.scheme})`)
+            : this.logger.debug(`duplicate of delivery ${id} channel ${validation.channelId}`),
+      },
     );
     this.metrics.webhooks.inc({ outcome: stored.inserted ? 'accepted' : 'duplicate', reason: '' });
-    if (stored.inserted) {
-      this.logger.log(
-        `accepted delivery ${stored.id} ${validation.type}/${validation.event ?? '-'} channel ${validation.channelId} (${signature.scheme}, secret #${signature.secretIndex})`,
-      );
-    } else {
-      this.logger.debug(`duplicate of delivery ${stored.id} channel ${validation.channelId}`);
-    }
     return { received: true, delivery_id: stored.id, duplicate: !stored.inserted };
   }
 
@@ -121,9 +121,11 @@ export class WebhookIngestService {
    * instead of waiting for the next one. Nothing leaves the process before that commit: the job's callback
    * waits for it (JobContext.persisted), and if the commit fails the job's writes are rolled back with the row.
    */
-  private async store(row: NewDelivery, { enqueue }: { enqueue: boolean }) {
+  private async store(row: NewDelivery, options: { enqueue: boolean; stored?: (stored: { id: string; inserted: boolean }) => void }) {
+    const { enqueue } = options;
     const mark = this.barrier.mark();
     const stored = await this.deliveries.insertIfAbsent(row).catch(this.storageFailed);
+    options.stored?.(stored);
     // A duplicate still queued may have missed its enqueue (crash between insert and enqueue): enqueue
     // again; the queue dedupes by delivery id.
     if (enqueue && (stored.inserted || stored.status === 'queued')) await this.enqueue(stored.id);

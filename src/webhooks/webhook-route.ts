@@ -1,6 +1,7 @@
 import { applyDecorators } from '@nestjs/common';
 import { RouteConfig } from '@nestjs/platform-fastify';
 import { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
+import { errorBody } from '../common/error-body';
 
 const WEBHOOK_INTAKE = 'webhookIntake';
 
@@ -15,8 +16,8 @@ export function isWebhookIntake(request: FastifyRequest): boolean {
   return config?.[WEBHOOK_INTAKE] === true;
 }
 
-function reject(reply: FastifyReply, statusCode: number, error: string, message: string): FastifyReply {
-  return reply.code(statusCode).send({ statusCode, error, message, request_id: String(reply.request.id) });
+function reject(reply: FastifyReply, statusCode: number, message: string): FastifyReply {
+  return reply.code(statusCode).send(errorBody(statusCode, message, String(reply.request.id)));
 }
 
 export interface IntakeGateOptions {
@@ -32,19 +33,19 @@ function intakeGate({ maxBodyBytes, onReject, draining }: IntakeGateOptions): on
     if (draining()) {
       onReject('draining');
       void reply.header('retry-after', '5');
-      reject(reply, 503, 'Service Unavailable', 'shutting down; retry shortly');
+      reject(reply, 503, 'shutting down; retry shortly');
       return;
     }
     const length = Number(request.headers['content-length']);
     if (Number.isFinite(length) && length > maxBodyBytes) {
       onReject('size');
-      reject(reply, 413, 'Payload Too Large', `body exceeds ${maxBodyBytes} bytes`);
+      reject(reply, 413, `body exceeds the ${maxBodyBytes} bytes limit (WEBHOOK_MAX_BODY_BYTES)`);
       return;
     }
     const encoding = request.headers['content-encoding'];
     if (encoding !== undefined && encoding.toLowerCase() !== 'identity') {
       onReject('content_type');
-      reject(reply, 415, 'Unsupported Media Type', 'content-encoding is not supported; send the body as is');
+      reject(reply, 415, 'content-encoding is not supported; send the body as is');
       return;
     }
     const [mediaType, ...params] = (request.headers['content-type'] ?? '').split(';');
@@ -54,7 +55,7 @@ function intakeGate({ maxBodyBytes, onReject, draining }: IntakeGateOptions): on
       (charset !== undefined && charset !== 'charset=utf-8')
     ) {
       onReject('content_type');
-      reject(reply, 415, 'Unsupported Media Type', 'content-type must be application/json');
+      reject(reply, 415, 'content-type must be application/json');
       return;
     }
     done();

@@ -7,6 +7,7 @@ import { Db } from '../../src/database/database.types';
 import { DeliveryJob, DeliveryJobHandler, JOB_QUEUE, JobContext, JobQueue, PermanentJobError } from '../../src/jobs/job-queue.port';
 import { JobsModule } from '../../src/jobs/jobs.module';
 import { BASE_TEST_ENV, waitFor } from '../helpers/create-test-app';
+import { harnessLogger } from '../helpers/quiet-nest-logs';
 
 type Behaviour = (attempt: number) => 'ok' | 'retry' | 'permanent' | 'hang';
 
@@ -66,7 +67,9 @@ export async function startQueue(env: Record<string, string>): Promise<QueueInst
   try {
     const moduleRef = await Test.createTestingModule({
       imports: [AppConfigModule.forRoot({ envFile: false }), QueueHarnessModule],
-    }).compile();
+    })
+      .setLogger(harnessLogger())
+      .compile();
     const queue = moduleRef.get<JobQueue>(JOB_QUEUE);
     const handler = new ScriptedHandler();
     queue.setHandler(handler);
