@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { CallbackConfig } from '../config/configuration';
 import { MetricsService } from '../metrics/metrics.service';
 import { CallbackAttemptsRepository } from '../deliveries/callback-attempts.repository';
@@ -57,5 +58,23 @@ describe('CallbackSender', () => {
     await expect(sender.sendError(target, 'boom', context(persisted))).resolves.toMatchObject({ status: 'delivered' });
     expect(posted).toEqual([{ error: 'processing_failed', message: 'boom' }]);
     expect(persisted).not.toHaveBeenCalled();
+  });
+
+  it('leaves no listener on the shared shutdown signal after waiting between attempts', async () => {
+    const failing: CallbackResponse = { outcome: 'retryable', statusCode: 503, durationMs: 1, error: 'callback answered 503', retryAfterMs: null };
+    const replies = [failing, failing, failing, failing, delivered];
+    const client = { post: () => Promise.resolve(replies.shift()!) };
+    const config = { allowHttp: false, allowedHosts: ['api.modelriver.com'], timeoutMs: 1000, budgetMs: 300_000, retryBaseMs: 1, retryMaxMs: 2 };
+    const retrying = new CallbackSender(
+      client as unknown as ModelRiverCallbackClient,
+      { record: () => Promise.resolve() } as unknown as CallbackAttemptsRepository,
+      config as unknown as CallbackConfig,
+      { callbacks: { inc: () => undefined } } as unknown as MetricsService,
+    );
+    const draining = new AbortController().signal;
+    const sent = await retrying.sendResult(target, { ok: true }, 'content_ready', { draining, signal: new AbortController().signal, persisted: () => Promise.resolve() });
+    expect(sent).toMatchObject({ status: 'delivered' });
+    expect(replies).toEqual([]);
+    expect(getEventListeners(draining, 'abort')).toHaveLength(0);
   });
 });

@@ -32,11 +32,18 @@ export interface SendContext {
   persisted(): Promise<void>;
 }
 
-
+/** Waits `ms`, or less if `signal` aborts. The listener goes when the wait ends: the signal is shared by every job. */
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+    const wake = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', wake);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', wake, { once: true });
   });
 
 /**
