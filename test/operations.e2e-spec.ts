@@ -79,6 +79,36 @@ describe('admin API', () => {
       expect((await admin(app, '/admin/deliveries?cursor=not!valid')).status).toBe(400);
     });
 
+    it('searches by channel id or delivery id, and says why a delivery needs an operator and whether replay can work', async () => {
+      const dead = aiGeneratedPayload({ callbackBase: sink.url });
+      sink.script(dead.channel_id as string, 400, 200);
+      const deadId = (await send(app, dead)).body.delivery_id as string;
+      const invalid = aiGeneratedPayload({ callbackBase: sink.url });
+      delete invalid.callback_url;
+      const quarantinedId = (await send(app, invalid)).body.delivery_id as string;
+      await settled(app, deadId);
+
+      const byChannel = await admin(app, `/admin/deliveries?search=${String(dead.channel_id)}`);
+      expect(byChannel.body.items).toEqual([
+        expect.objectContaining({ id: deadId, status: 'dead', reason: 'callback failed after 1 attempt: callback answered 400', replayable: true }),
+      ]);
+      expect(byChannel.body.items).toEqual([expect.not.objectContaining({ payload: expect.anything() })]);
+      const byId = await admin(app, `/admin/deliveries?search=${quarantinedId}`);
+      expect(byId.body.items).toEqual([
+        expect.objectContaining({
+          id: quarantinedId,
+          status: 'quarantined',
+          reason: 'callback_url is required',
+          replayable: false,
+          replay_blocked: 'still invalid: callback_url is required',
+        }),
+      ]);
+      expect((await admin(app, `/admin/deliveries/${quarantinedId}`)).body).toMatchObject({ reason: 'callback_url is required', replayable: false, validation_errors: ['callback_url is required'] });
+      expect((await admin(app, '/admin/deliveries?search=nothing-like-this')).body.items).toEqual([]);
+      const bad = await admin(app, `/admin/deliveries?search=${encodeURIComponent("x' OR 1=1 --")}`);
+      expect(bad).toMatchObject({ status: 400, body: { message: 'search must be a delivery id or a channel id' } });
+    });
+
     it('shows one delivery with payload, result and callback attempts; 404 unknown, 400 malformed id', async () => {
       const payload = aiGeneratedPayload({ callbackBase: sink.url });
       const id = (await send(app, payload)).body.delivery_id as string;
@@ -118,10 +148,15 @@ describe('admin API', () => {
       expect(app.db.prepare('SELECT status FROM webhook_deliveries WHERE id = ?').get(answer.body.delivery_id)).toEqual({ status: 'quarantined' });
     });
 
-    it('serves the dashboard page', async () => {
+    it('serves the dashboard page, its script and its stylesheet without a token (the data needs one)', async () => {
       const page = await call(app, '/admin');
       expect(page.status).toBe(200);
       expect(page.body as unknown as string).toContain('<script src="/admin/admin.js">');
+      for (const [path, type] of [['/admin/admin.js', 'text/javascript'], ['/admin/admin.css', 'text/css']]) {
+        const response = await fetch(`${app.url}${path}`);
+        expect(response.status).toBe(200);
+        expect(response.headers.get('content-type')).toContain(type);
+      }
     });
   });
 

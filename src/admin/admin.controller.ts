@@ -51,7 +51,11 @@ export class AdminController {
 @Controller('admin')
 @UseGuards(AdminEnabledGuard)
 export class AdminDashboardController {
-  private readonly files = { html: readFileSync(join(PUBLIC, 'admin.html'), 'utf8'), js: readFileSync(join(PUBLIC, 'admin.js'), 'utf8') };
+  private readonly files = {
+    html: readFileSync(join(PUBLIC, 'admin.html'), 'utf8'),
+    js: readFileSync(join(PUBLIC, 'admin.js'), 'utf8'),
+    css: readFileSync(join(PUBLIC, 'admin.css'), 'utf8'),
+  };
 
   @Get()
   @ApiExcludeEndpoint()
@@ -65,5 +69,12 @@ export class AdminDashboardController {
   @Header('content-type', 'text/javascript; charset=utf-8')
   script(): string {
     return this.files.js;
+  }
+
+  @Get('admin.css')
+  @ApiExcludeEndpoint()
+  @Header('content-type', 'text/css; charset=utf-8')
+  stylesheet(): string {
+    return this.files.css;
   }
 }

@@ -1,8 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InvalidRequestError, NotFoundError } from '../common/errors';
 import { webhookConfig, WebhookConfig } from '../config/configuration';
+import { DeliveryRow } from '../database/database.types';
 import { CallbackAttemptsRepository } from '../deliveries/callback-attempts.repository';
-import { DeliveriesRepository } from '../deliveries/deliveries.repository';
+import { DeliveriesRepository, DeliverySummary } from '../deliveries/deliveries.repository';
 import { DeliveriesService, Replayed } from '../deliveries/deliveries.service';
 import { JOB_QUEUE, JobQueue } from '../jobs/job-queue.port';
 import { ListDeliveriesQuery } from './dto/list-deliveries.dto';
@@ -16,6 +17,12 @@ function decodeCursor(cursor: string): { createdAt: number; id: string } {
   const [createdAt, id] = Buffer.from(cursor, 'base64url').toString('utf8').split(':');
   if (!/^\d+$/.test(createdAt ?? '') || !id) throw new InvalidRequestError('cursor is not valid');
   return { createdAt: Number(createdAt), id };
+}
+
+/** Why a delivery needs an operator, in words: the last error of a dead one, the validation errors of a quarantined one. */
+function reasonOf(row: Pick<DeliveryRow, 'status' | 'last_error' | 'validation_errors'>): string | null {
+  if (row.status === 'quarantined' && row.validation_errors) return (json(row.validation_errors) as string[]).join('; ');
+  return row.status === 'dead' || row.status === 'retrying' ? row.last_error : null;
 }
 
 /** The admin API's view of deliveries: pages, details, stats, and replays (which the queue then runs). */
@@ -37,13 +44,14 @@ export class AdminService {
       event: query.event,
       since: query.since === undefined ? undefined : Date.parse(query.since),
       until: query.until === undefined ? undefined : Date.parse(query.until),
+      search: query.search,
       after: query.cursor === undefined ? undefined : decodeCursor(query.cursor),
       limit,
     });
     const page = rows.slice(0, limit);
     const last = page.at(-1);
     return {
-      items: page.map((row) => ({ ...row, created_at: iso(row.created_at), updated_at: iso(row.updated_at) })),
+      items: await Promise.all(page.map((row) => this.summary(row))),
       next_cursor: rows.length > limit && last ? encodeCursor(Number(last.created_at), last.id) : null,
     };
   }
@@ -56,12 +64,14 @@ export class AdminService {
   async get(id: string) {
     const row = await this.deliveries.get(id);
     if (!row) throw new NotFoundError(`no delivery ${id}`);
-    const [attempts, audit] = await Promise.all([this.attempts.list(id), this.deliveries.auditTrail(id)]);
+    const [attempts, audit, replay] = await Promise.all([this.attempts.list(id), this.deliveries.auditTrail(id), this.replayability(row)]);
     return {
       ...row,
       payload: json(row.payload),
       validation_errors: json(row.validation_errors),
       result: json(row.result),
+      reason: reasonOf(row),
+      ...replay,
       created_at: iso(row.created_at),
       updated_at: iso(row.updated_at),
       completed_at: iso(row.completed_at),
@@ -76,5 +86,18 @@ export class AdminService {
     const replayed = await this.operations.replay(id, { eventTypes: this.webhooks.eventTypes, requestId });
     await this.queue.requeue({ deliveryId: id });
     return replayed;
+  }
+
+  /** A list item: the row without its body, with the reason it needs an operator and whether a replay can succeed. */
+  private async summary(row: DeliverySummary) {
+    const { payload: _payload, validation_errors: _errors, ...shown } = row;
+    return { ...shown, reason: reasonOf(row), ...(await this.replayability(row)), created_at: iso(row.created_at), updated_at: iso(row.updated_at) };
+  }
+
+  /** `replayable`, and `replay_blocked` (why not) for a delivery that needs an operator. */
+  private async replayability(row: Pick<DeliveryRow, 'id' | 'status' | 'payload'>) {
+    if (row.status !== 'dead' && row.status !== 'quarantined') return { replayable: false };
+    const verdict = await this.operations.replayability(row, this.webhooks.eventTypes);
+    return verdict.replayable ? { replayable: true } : { replayable: false, replay_blocked: verdict.why };
   }
 }

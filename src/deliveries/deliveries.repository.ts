@@ -23,6 +23,8 @@ export interface DeliveryFilter {
   since?: number;
   /** Received before (epoch ms). */
   until?: number;
+  /** A delivery id or a channel id. */
+  search?: string;
   /** Continue after this row (newest first: older, or as old with a smaller id). */
   after?: { createdAt: number; id: string };
   limit: number;
@@ -30,7 +32,7 @@ export interface DeliveryFilter {
 
 export type DeliverySummary = Pick<
   DeliveryRow,
-  'id' | 'channel_id' | 'type' | 'event' | 'status' | 'attempts' | 'callback_status' | 'last_error' | 'created_at' | 'updated_at'
+  'id' | 'channel_id' | 'type' | 'event' | 'status' | 'attempts' | 'callback_status' | 'last_error' | 'validation_errors' | 'payload' | 'created_at' | 'updated_at'
 >;
 
 /**
@@ -111,7 +113,7 @@ export class DeliveriesRepository {
   list(filter: DeliveryFilter): Promise<DeliverySummary[]> {
     let select = this.db
       .selectFrom('webhook_deliveries')
-      .select(['id', 'channel_id', 'type', 'event', 'status', 'attempts', 'callback_status', 'last_error', 'created_at', 'updated_at'])
+      .select(['id', 'channel_id', 'type', 'event', 'status', 'attempts', 'callback_status', 'last_error', 'validation_errors', 'payload', 'created_at', 'updated_at'])
       .orderBy('created_at', 'desc')
       .orderBy('id', 'desc')
       .limit(filter.limit + 1);
@@ -120,6 +122,8 @@ export class DeliveriesRepository {
     if (filter.event) select = select.where('event', '=', filter.event);
     if (filter.since !== undefined) select = select.where('created_at', '>=', filter.since);
     if (filter.until !== undefined) select = select.where('created_at', '<', filter.until);
+    const search = filter.search;
+    if (search) select = select.where((eb) => eb.or([eb('id', '=', search), eb('channel_id', '=', search)]));
     const after = filter.after;
     if (after) {
       select = select.where((eb) =>

@@ -12,12 +12,33 @@ export interface Replayed {
   replayed_from: 'quarantined' | 'dead';
 }
 
+/** Whether a replay of a delivery can succeed now, and if not, why. */
+export type Replayability = { replayable: true } | { replayable: false; why: string };
+
 /** What operators may do to a stored delivery. */
 @Injectable()
 export class DeliveriesService {
   private readonly logger = new Logger(DeliveriesService.name);
 
   constructor(private readonly deliveries: DeliveriesRepository) {}
+
+  /**
+   * What replay() would say, without changing anything: a dead delivery can always run again; a quarantined one
+   * only if it is valid under the current configuration and its channel was not accepted meanwhile.
+   */
+  async replayability(row: { status: string; payload: string; id: string }, eventTypes: readonly string[]): Promise<Replayability> {
+    if (row.status === 'dead') return { replayable: true };
+    if (row.status !== 'quarantined') return { replayable: false, why: `a ${row.status} delivery is not replayed` };
+    let validation: ReturnType<typeof validateWebhookPayload>;
+    try {
+      validation = validateWebhookPayload(readStoredPayload(row), eventTypes);
+    } catch {
+      return { replayable: false, why: 'the stored body is not a JSON object' };
+    }
+    if (!validation.ok) return { replayable: false, why: `still invalid: ${validation.errors.join('; ')}` };
+    const taken = await this.deliveries.findByDedupeKey(dedupeKey(validation.channelId, validation.type));
+    return taken ? { replayable: false, why: `received again and accepted as ${taken.id}` } : { replayable: true };
+  }
 
   /**
    * Quarantined → validated again under the current configuration (`eventTypes`), then queued; dead → queued

@@ -80,7 +80,7 @@ export class DeliveryDispatcher implements DeliveryJobHandler, OnModuleInit {
     if (sent.status === 'delivered') return { result: fresh, callbackStatus: 'delivered', attempt: sent.unrecorded, announce: processed('delivered') };
     if (fresh || sent.status === 'refused') await this.deliveries.saveResult(delivery.id, result, sent.status === 'refused' ? 'refused' : undefined);
     if (context.draining.aborted) throw new Error('interrupted by shutdown');
-    throw new PermanentJobError(sent.status === 'failed' ? `callback failed after ${sent.attempts} attempts: ${sent.reason}` : `callback refused: ${sent.reason}`);
+    throw new PermanentJobError(sent.status === 'failed' ? `callback failed after ${sent.attempts} attempt${sent.attempts === 1 ? '' : 's'}: ${sent.reason}` : `callback refused: ${sent.reason}`);
   }
 
   /** Failed for good: tell ModelRiver once, unless the URL itself is the problem or the result already went out. */

@@ -21,7 +21,11 @@ export const outcomePolicy = (config: { maxAttempts: number; backoffBaseMs: numb
   maxMs: config.backoffMaxMs,
 });
 
-export const describeError = (error: unknown): string => (error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+/** An error as stored and logged: a permanent failure is already worded for operators; others keep their class name. */
+export const describeError = (error: unknown): string => {
+  if (error instanceof PermanentJobError) return error.message;
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+};
 
 /**
  * The one rule both queue drivers follow when a run throws: a permanent failure is final; otherwise shutdown

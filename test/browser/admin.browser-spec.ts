@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Browser } from 'playwright-core';
+import { Browser, Page } from 'playwright-core';
 import { REPO_ROOT } from '../helpers/app-process';
 import { launchChromium } from './chromium';
 import { CallbackSink } from '../helpers/callback-sink';
@@ -8,17 +8,49 @@ import { startTestApp, TestApp, waitFor } from '../helpers/create-test-app';
 import { aiGeneratedPayload, signedHeaders } from '../helpers/sign-webhook';
 
 const ADMIN = 'admin-token-for-browser-0123456789';
+const ARTIFACTS = join(REPO_ROOT, 'test', 'artifacts');
 
-/** The operations dashboard in a real browser: log in, see counts and failures, replay a dead delivery. */
+/** The delivery browser in a real browser: sign in, browse and filter, open a delivery, replay, sign out. */
 describe('admin dashboard in Chromium', () => {
   let app: TestApp;
   let sink: CallbackSink;
   let browser: Browser;
+  let page: Page;
+  const ids = { completed: '', dead: '', quarantined: '' };
+  let deadChannel = '';
+
+  const send = async (payload: Record<string, unknown>) => {
+    const body = JSON.stringify(payload);
+    const response = await fetch(`${app.url}/webhooks/modelriver`, { method: 'POST', headers: signedHeaders(body), body });
+    return ((await response.json()) as { delivery_id: string }).delivery_id;
+  };
+  const status = (id: string) => (app.db.prepare('SELECT status FROM webhook_deliveries WHERE id = ?').get(id) as { status: string }).status;
+  const row = (id: string) => `#deliveries tr[data-id="${id}"]`;
+  const visibleIds = async () => Promise.all((await page.locator('#deliveries tbody tr').all()).map((tr) => tr.getAttribute('data-id')));
+  /** Waits until the table has exactly n rows. */
+  const rowCount = async (n: number) => {
+    const rows = page.locator('#deliveries tbody tr');
+    await rows.nth(n - 1).waitFor({ state: 'attached' });
+    await rows.nth(n).waitFor({ state: 'detached' });
+  };
+  const focused = (property: 'id' | 'aria-label') => page.evaluate(`document.activeElement && document.activeElement.getAttribute('${property}')`);
 
   beforeAll(async () => {
+    mkdirSync(ARTIFACTS, { recursive: true });
     sink = await new CallbackSink().start();
     app = await startTestApp({ ADMIN_TOKEN: ADMIN });
     browser = await launchChromium();
+    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+
+    ids.completed = await send(aiGeneratedPayload({ callbackBase: sink.url }));
+    const dead = aiGeneratedPayload({ callbackBase: sink.url });
+    deadChannel = dead.channel_id as string;
+    sink.script(deadChannel, 400, 200);
+    ids.dead = await send(dead);
+    const invalid = aiGeneratedPayload({ callbackBase: sink.url });
+    delete invalid.type;
+    ids.quarantined = await send(invalid);
+    await waitFor('the deliveries to settle', () => (status(ids.completed) === 'completed' && status(ids.dead) === 'dead' ? true : undefined));
   });
   afterAll(async () => {
     await browser?.close();
@@ -26,34 +58,107 @@ describe('admin dashboard in Chromium', () => {
     await sink?.close();
   });
 
-  it('shows counts and the dead delivery, and replays it to completion', async () => {
-    const payload = aiGeneratedPayload({ callbackBase: sink.url });
-    sink.script(payload.channel_id as string, 400, 200);
-    const body = JSON.stringify(payload);
-    const answer = (await (await fetch(`${app.url}/webhooks/modelriver`, { method: 'POST', headers: signedHeaders(body), body })).json()) as { delivery_id: string };
-    const status = () => (app.db.prepare('SELECT status FROM webhook_deliveries WHERE id = ?').get(answer.delivery_id) as { status: string }).status;
-    await waitFor('the delivery to die', () => (status() === 'dead' ? true : undefined));
+  it('refuses a wrong token and keeps the sign-in form', async () => {
+    await page.goto(`${app.url}/admin`);
+    expect(await focused('id')).toBe('token');
+    await page.fill('#token', 'wrong-token');
+    await page.press('#token', 'Enter');
+    await page.waitForSelector('#message:text("401")');
+    expect(await page.isVisible('#login')).toBe(true);
+    expect(await page.isVisible('#dashboard')).toBe(false);
+  });
 
-    const page = await browser.newPage();
-    try {
-      await page.goto(`${app.url}/admin`);
-      await page.fill('#token', 'wrong-token');
-      await page.click('#connect');
-      await page.waitForSelector('#message:text("401")');
-      await page.fill('#token', ADMIN);
-      await page.click('#connect');
-      await page.waitForSelector('#counts li[data-status="dead"]');
-      expect(await page.textContent('#counts li[data-status="dead"]')).toBe('dead: 1');
-      const row = `#failures tr[data-id="${answer.delivery_id}"]`;
-      expect(await page.textContent(row)).toContain('callback answered 400');
-      mkdirSync(join(REPO_ROOT, 'test', 'artifacts'), { recursive: true });
-      await page.screenshot({ path: join(REPO_ROOT, 'test', 'artifacts', 'admin-dashboard.png'), fullPage: true });
-      await page.click(`${row} button.replay`);
-      await page.waitForSelector(`#message:text("Replayed ${answer.delivery_id}")`);
-      await waitFor('the replayed delivery to complete', () => (status() === 'completed' ? true : undefined));
-      expect(sink.for(payload.channel_id as string).map((r) => r.body.error ?? 'result')).toEqual(['result', 'processing_failed', 'result']);
-    } finally {
-      await page.close();
-    }
+  it('lists every delivery newest first with counts, reasons, and Replay only where it can succeed', async () => {
+    await page.fill('#token', ADMIN);
+    await page.click('#connect');
+    await page.waitForSelector(row(ids.quarantined));
+    expect(await page.isVisible('#login')).toBe(false);
+    expect(await page.isVisible('#sign-out')).toBe(true);
+    expect(await visibleIds()).toEqual([ids.quarantined, ids.dead, ids.completed]);
+    expect(await page.textContent('#counts button[data-status="all"]')).toBe('all: 3');
+    expect(await page.textContent('#counts button[data-status="dead"]')).toBe('dead: 1');
+
+    expect(await page.textContent(`${row(ids.dead)} td.reason`)).toContain('callback answered 400');
+    expect(await page.$(`${row(ids.dead)} button.replay`)).not.toBeNull();
+    expect(await page.textContent(`${row(ids.quarantined)} td.reason`)).toBe('type is required');
+    expect(await page.$(`${row(ids.quarantined)} button.replay`)).toBeNull();
+    expect(await page.textContent(`${row(ids.quarantined)} td.actions`)).toContain('no replay: still invalid: type is required');
+    expect(await page.$(`${row(ids.completed)} button.replay`)).toBeNull();
+    await page.screenshot({ path: join(ARTIFACTS, 'admin-list.png'), fullPage: true });
+  });
+
+  it('filters by status (count buttons) and searches by channel id', async () => {
+    await page.click('#counts button[data-status="dead"]');
+    await rowCount(1);
+    expect(await visibleIds()).toEqual([ids.dead]);
+    expect(await page.getAttribute('#counts button[data-status="dead"]', 'aria-pressed')).toBe('true');
+
+    await page.click('#f-clear');
+    await rowCount(3);
+    await page.fill('#f-search', deadChannel);
+    await page.press('#f-search', 'Enter');
+    await rowCount(1);
+    expect(await visibleIds()).toEqual([ids.dead]);
+
+    await page.fill('#f-search', 'no-such-channel');
+    await page.press('#f-search', 'Enter');
+    await page.waitForSelector('#empty:visible');
+    await page.click('#f-clear');
+    await rowCount(3);
+  });
+
+  it('opens a delivery from the keyboard: payload, callback timeline, and focus back on close', async () => {
+    await page.focus(`${row(ids.dead)} button.open`);
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#detail:visible');
+    expect(await focused('id')).toBe('detail');
+    expect(await page.textContent('#detail-title')).toBe(`Delivery ${ids.dead}`);
+    expect(JSON.parse((await page.textContent('#detail-payload')) ?? '')).toMatchObject({ channel_id: deadChannel });
+    expect(await page.textContent('#detail-reason')).toContain('callback answered 400');
+    const timeline = await page.locator('#detail-attempts li').allTextContents();
+    expect(timeline).toHaveLength(2);
+    expect(timeline[0]).toMatch(/result #1: final, HTTP 400, \d+ ms/);
+    expect(timeline[1]).toMatch(/error #1: delivered, HTTP 200/);
+    expect(await page.isVisible('#detail-replay')).toBe(true);
+    await page.screenshot({ path: join(ARTIFACTS, 'admin-detail.png'), fullPage: true });
+
+    await page.click('#close-detail');
+    expect(await page.isVisible('#detail')).toBe(false);
+    expect(await focused('aria-label')).toBe(`Open delivery ${ids.dead}`);
+  });
+
+  it('shows validation errors of a quarantined delivery', async () => {
+    await page.click(`${row(ids.quarantined)} button.open`);
+    await page.waitForSelector(`#detail-title:text("${ids.quarantined}")`);
+    expect(await page.locator('#detail-errors li').allTextContents()).toEqual(['type is required']);
+    expect(await page.isVisible('#detail-replay')).toBe(false);
+    expect(await page.textContent('#detail-replay-result')).toContain('no replay: still invalid');
+    await page.click('#close-detail');
+  });
+
+  it('replays the dead delivery with the result on its row', async () => {
+    await page.click(`${row(ids.dead)} button.replay`);
+    await page.waitForSelector(`${row(ids.dead)} .replay-result:text("Replayed (was dead): queued again")`);
+    expect(await page.$(`${row(ids.dead)} button.replay`)).toBeNull();
+    await waitFor('the replayed delivery to complete', () => (status(ids.dead) === 'completed' ? true : undefined));
+    expect(sink.for(deadChannel).map((r) => r.body.error ?? 'result')).toEqual(['result', 'processing_failed', 'result']);
+  });
+
+  it('refreshes by itself: a new delivery appears without a click, and the replay result stays on its row', async () => {
+    const fresh = await send(aiGeneratedPayload({ callbackBase: sink.url }));
+    await page.waitForSelector(`${row(fresh)}[data-status="completed"]`, { timeout: 12_000 });
+    expect((await visibleIds())[0]).toBe(fresh);
+    expect(await page.textContent(`${row(ids.dead)} .replay-result`)).toBe('Replayed (was dead): queued again');
+    expect(await page.getAttribute(row(ids.dead), 'data-status')).toBe('completed');
+  }, 20_000);
+
+  it('signs out: the token is forgotten and the data is gone from the page', async () => {
+    await page.click('#sign-out');
+    expect(await page.isVisible('#login')).toBe(true);
+    expect(await page.isVisible('#dashboard')).toBe(false);
+    expect(await page.evaluate("sessionStorage.getItem('adminToken')")).toBeNull();
+    expect(await page.$$('#deliveries tbody tr')).toHaveLength(0);
+    await page.reload();
+    expect(await page.isVisible('#login')).toBe(true);
   });
 });

@@ -31,6 +31,12 @@ export class ListDeliveriesQuery {
   @IsISO8601()
   until?: string;
 
+  @ApiPropertyOptional({ description: 'a delivery id or a channel id (exact)' })
+  @IsOptional()
+  @IsString()
+  @Matches(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$/, { message: 'search must be a delivery id or a channel id' })
+  search?: string;
+
   @ApiPropertyOptional({ minimum: 1, maximum: 200, default: 50 })
   @IsOptional()
   @Type(() => Number)
