@@ -62,7 +62,9 @@ describe('logs a person can read', () => {
       await fetch(`${app.url}/favicon.ico`);
       await fetch(`${app.url}/nowhere`);
       await waitFor('every callback', () => (sink.requests.length >= 10 ? true : undefined));
-      await sleep(300);
+      // Log lines reach us through a pipe, after the fact: wait for the last ones rather than for a fixed time.
+      const logged = () => app.output().includes('GET /nowhere 404') && deliveries.every((id) => app.output().includes(`callback for delivery ${id} delivered`));
+      await waitFor('the last log lines', () => (logged() ? true : undefined));
       return { output: app.output(), deliveries };
     } finally {
       await app.kill('SIGTERM');
