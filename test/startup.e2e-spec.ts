@@ -40,13 +40,30 @@ describe('start-up failures are one clear line, exit 1, no stack', () => {
   });
 
   it('invalid configuration: printed once, one line per variable with one reason', async () => {
-    const app = spawnApp({ PORT: 'abc', QUEUE_CONCURRENCY: '1000', TRUST_PROXY: 'everyone' });
+    const app = spawnApp({ PORT: 'abc', QUEUE_CONCURRENCY: '1000', TRUST_PROXY: 'everyone', DELIVERY_RETENTION: '7 days' });
     expect(await app.exited).toBe(1);
     expect(lines(app.output())).toEqual([
       'Cannot start: Invalid configuration:',
       '  - PORT must be an integer number (got "abc")',
+      '  - DELIVERY_RETENTION must be a duration such as 7d, 36h, 15m or 30s, or off (got "7 days")',
       '  - QUEUE_CONCURRENCY must not be greater than 256 (got "1000")',
       '  - TRUST_PROXY must be a hop count (0-10) or a comma-separated list of proxy addresses or CIDR ranges (got "everyone")',
+    ]);
+  });
+
+  it('production refuses a retention shorter than ModelRiver retries a webhook', async () => {
+    const app = spawnApp({
+      NODE_ENV: 'production',
+      MODELRIVER_SANDBOX: 'false',
+      MODELRIVER_API_KEY: 'mr_live_startup_test_key',
+      MODELRIVER_WEBHOOK_SECRET: 'whsec_startup_test_secret_0123',
+      REALTIME_TOKEN_SECRET: 'realtime_startup_test_secret_0123456789',
+      DELIVERY_RETENTION: '2h',
+    });
+    expect(await app.exited).toBe(1);
+    expect(lines(app.output())).toEqual([
+      'Cannot start: Invalid configuration:',
+      '  - DELIVERY_RETENTION must be at least 24h in production: ModelRiver retries a webhook for 3 h 42 min, and a deleted delivery is no longer deduplicated (got 2h)',
     ]);
   });
 });

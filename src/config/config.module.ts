@@ -34,6 +34,15 @@ export function resolveEnvironment({ envFile }: AppConfigOptions = {}): Environm
   return validateEnvironment({ ...fromFiles, ...process.env });
 }
 
+/**
+ * One setting as the app would see it (environment first, then the dotenv files), without validating the rest:
+ * for command-line tools (backup, restore) that need only that one and must run without the service's secrets.
+ */
+export function readSetting(name: keyof EnvironmentVariables, { envFile }: AppConfigOptions = {}): string | undefined {
+  const fromFiles = Object.assign({}, ...envFiles(envFile).reverse().map(readEnvFile)) as Record<string, string>;
+  return process.env[name] || fromFiles[name] || undefined;
+}
+
 @Module({})
 export class AppConfigModule {
   static forRoot({ envFile = '.env' }: AppConfigOptions = {}): Promise<DynamicModule> {

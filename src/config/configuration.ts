@@ -1,5 +1,5 @@
 import { ConfigType, registerAs } from '@nestjs/config';
-import { EnvironmentVariables, validateEnvironment } from './environment';
+import { EnvironmentVariables, retentionMs, validateEnvironment } from './environment';
 
 /**
  * The only reader of process.env. ConfigModule has already merged `.env` into it (real environment
@@ -135,6 +135,17 @@ export const callbackConfig = registerAs('callback', () => {
   };
 });
 
+/** How long finished rows are kept; undefined: for ever (`off`). */
+export const retentionConfig = registerAs('retention', () => {
+  const e = env();
+  return {
+    completedMs: retentionMs(e.DELIVERY_RETENTION),
+    failedMs: retentionMs(e.FAILED_RETENTION),
+    completed: e.DELIVERY_RETENTION,
+    failed: e.FAILED_RETENTION,
+  };
+});
+
 export type AppConfig = ConfigType<typeof appConfig>;
 export type DatabaseConfig = ConfigType<typeof databaseConfig>;
 export type ModelriverConfig = ConfigType<typeof modelriverConfig>;
@@ -146,6 +157,7 @@ export type AiConfig = ConfigType<typeof aiConfig>;
 export type SandboxConfig = ConfigType<typeof sandboxConfig>;
 export type RealtimeConfig = ConfigType<typeof realtimeConfig>;
 export type RedisConfig = ConfigType<typeof redisConfig>;
+export type RetentionConfig = ConfigType<typeof retentionConfig>;
 
 export const CONFIG_NAMESPACES = [
   appConfig,
@@ -159,4 +171,5 @@ export const CONFIG_NAMESPACES = [
   sandboxConfig,
   realtimeConfig,
   redisConfig,
+  retentionConfig,
 ];

@@ -99,4 +99,24 @@ describe('validateEnvironment', () => {
       validateEnvironment({ ...valid, MODELRIVER_API_KEY: 'mr_test_dev-only-api-key', MODELRIVER_WEBHOOK_SECRET: 'whsec_dev-only-webhook-secret' }),
     ).not.toThrow();
   });
+
+  it.each(['7 days', '7', '1w', '-1d', '1.5h', 'never'])('refuses DELIVERY_RETENTION=%p and FAILED_RETENTION=%p with the accepted forms', (raw) => {
+    expect(problems({ ...valid, DELIVERY_RETENTION: raw })).toContain('DELIVERY_RETENTION must be a duration such as 7d, 36h, 15m or 30s, or off');
+    expect(problems({ ...valid, FAILED_RETENTION: raw })).toContain('FAILED_RETENTION must be a duration such as 30d, 36h, 15m or 30s, or off');
+  });
+
+  it('keeps completed deliveries 7 days and failed ones 30 days unless told otherwise', () => {
+    expect(validateEnvironment(valid)).toMatchObject({ DELIVERY_RETENTION: '7d', FAILED_RETENTION: '30d' });
+    expect(validateEnvironment({ ...valid, DELIVERY_RETENTION: '30s', FAILED_RETENTION: 'off' })).toMatchObject({ DELIVERY_RETENTION: '30s', FAILED_RETENTION: 'off' });
+  });
+
+  it('requires at least 24h of retention in production, where a deleted delivery could be redelivered and run again', () => {
+    const production = { ...valid, NODE_ENV: 'production' };
+    expect(problems({ ...production, DELIVERY_RETENTION: '23h' })).toContain(
+      'DELIVERY_RETENTION must be at least 24h in production: ModelRiver retries a webhook for 3 h 42 min, and a deleted delivery is no longer deduplicated (got 23h)',
+    );
+    expect(problems({ ...production, FAILED_RETENTION: '90m' })).toContain('FAILED_RETENTION must be at least 24h in production');
+    expect(problems({ ...production, DELIVERY_RETENTION: '24h', FAILED_RETENTION: '1d' })).toBe('');
+    expect(problems({ ...production, DELIVERY_RETENTION: 'off' })).toBe('');
+  });
 });

@@ -13,10 +13,20 @@ import {
   registerDecorator,
   validateSync,
 } from 'class-validator';
+import { DURATION_PATTERN, parseDuration } from './duration';
 import { SIGNATURE_SCHEMES, SignatureScheme } from './signature-schemes';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** A retention setting: a duration (`7d`) or `off`. */
+const RETENTION_PATTERN = /^(\d{1,6}[smhd]|off)$/;
+
+/** ModelRiver retries a webhook for 3 h 42 min; a purged delivery's dedupe record must outlive that, with room. */
+export const PRODUCTION_MIN_RETENTION_MS = 24 * 3_600_000;
+
+/** A retention setting in milliseconds; undefined means `off` (kept for ever). */
+export const retentionMs = (value: string): number | undefined => (value === 'off' ? undefined : parseDuration(value));
 
 /** Values committed in `.env` carry this marker; production refuses to boot with any of them. */
 export const DEV_ONLY_MARKER = 'dev-only';
@@ -148,6 +158,17 @@ export class EnvironmentVariables {
   @Min(0)
   @Max(290_000)
   INTAKE_MAX_BACKLOG_AGE_MS?: number;
+
+  /**
+   * How long a completed delivery (with its callback attempts and audit rows) is kept, from its last change;
+   * `off` keeps it for ever. Deleting it also forgets its dedupe record: production requires at least 24h.
+   */
+  @Matches(RETENTION_PATTERN, { message: 'DELIVERY_RETENTION must be a duration such as 7d, 36h, 15m or 30s, or off' })
+  DELIVERY_RETENTION = '7d';
+
+  /** The same for dead and quarantined deliveries, which an operator may still want to replay. */
+  @Matches(RETENTION_PATTERN, { message: 'FAILED_RETENTION must be a duration such as 30d, 36h, 15m or 30s, or off' })
+  FAILED_RETENTION = '30d';
 
   /** Enables /admin (bearer token); unset, the admin routes answer 404. */
   @IsOptional()
@@ -390,6 +411,14 @@ export function validateEnvironment(raw: Record<string, unknown>): EnvironmentVa
     problems.push(
       'DATABASE_URL and REDIS_URL: the scale profile needs both PostgreSQL (DATABASE_URL=postgres://...) and REDIS_URL; the embedded profile neither',
     );
+  }
+  if (env.NODE_ENV === 'production') {
+    for (const name of ['DELIVERY_RETENTION', 'FAILED_RETENTION'] as const) {
+      const ms = DURATION_PATTERN.test(env[name]) ? retentionMs(env[name]) : undefined;
+      if (ms !== undefined && ms < PRODUCTION_MIN_RETENTION_MS) {
+        problems.push(`${name} must be at least 24h in production: ModelRiver retries a webhook for 3 h 42 min, and a deleted delivery is no longer deduplicated (got ${env[name]})`);
+      }
+    }
   }
   if (env.NODE_ENV === 'production' && env.MODELRIVER_SANDBOX === 'true') {
     problems.push('MODELRIVER_SANDBOX must be false in production: the sandbox is for development and tests only');
