@@ -147,6 +147,12 @@
     });
   }
 
+  function renderRetention(stats) {
+    const span = function (setting) { return setting === 'off' ? 'for ever' : 'for ' + setting; };
+    const kept = 'Completed deliveries are kept ' + span(stats.retention.completed) + ', dead and quarantined ones ' + span(stats.retention.failed);
+    $('retention').textContent = kept + (stats.oldest_kept_at ? '; the oldest kept arrived ' + when(stats.oldest_kept_at) + '.' : '.');
+  }
+
   // ---- the list ----
 
   function renderRows(items) {
@@ -211,6 +217,7 @@
         showSignedIn(true);
         say('');
         renderCounts(answers[0].by_status);
+        renderRetention(answers[0]);
         renderRows(answers[1].items);
         $('page-label').textContent = state.pages.length > 1 ? '(page ' + state.pages.length + ')' : '';
         $('older').dataset.cursor = answers[1].next_cursor || '';

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InvalidRequestError, NotFoundError } from '../common/errors';
-import { webhookConfig, WebhookConfig } from '../config/configuration';
+import { retentionConfig, RetentionConfig, webhookConfig, WebhookConfig } from '../config/configuration';
 import { DeliveryRow } from '../database/database.types';
 import { CallbackAttemptsRepository } from '../deliveries/callback-attempts.repository';
 import { DeliveriesRepository, DeliverySummary } from '../deliveries/deliveries.repository';
@@ -34,6 +34,7 @@ export class AdminService {
     private readonly operations: DeliveriesService,
     @Inject(JOB_QUEUE) private readonly queue: JobQueue,
     @Inject(webhookConfig.KEY) private readonly webhooks: WebhookConfig,
+    @Inject(retentionConfig.KEY) private readonly retention: RetentionConfig,
   ) {}
 
   async list(query: ListDeliveriesQuery) {
@@ -58,7 +59,14 @@ export class AdminService {
 
   async stats() {
     const rows = await this.deliveries.countByStatus();
-    return { by_status: Object.fromEntries(rows.map((row) => [row.status, row.count])) };
+    const oldest = Math.min(...rows.map((row) => row.oldestAt));
+    return {
+      by_status: Object.fromEntries(rows.map((row) => [row.status, row.count])),
+      // The oldest delivery still kept (received at), overall and per status: what retention has left.
+      oldest_kept_at: rows.length > 0 ? iso(oldest) : null,
+      oldest_by_status: Object.fromEntries(rows.map((row) => [row.status, iso(row.oldestAt)])),
+      retention: { completed: this.retention.completed, failed: this.retention.failed },
+    };
   }
 
   async get(id: string) {

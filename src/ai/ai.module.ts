@@ -23,6 +23,6 @@ import { ApiTokenGuard } from './api-token.guard';
   ],
   controllers: [AiController, AiReconnectController],
   providers: [AiRequestsRepository, AiService, ApiTokenGuard],
-  exports: [AiService],
+  exports: [AiService, AiRequestsRepository],
 })
 export class AiModule {}

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect } from 'kysely';
+import { CompiledQuery, Kysely, Migrator, PostgresDialect, QueryResult } from 'kysely';
 import { Pool, types } from 'pg';
 import { DatabaseConfig } from '../config/configuration';
 import { lockDatabaseFile } from './database-lock';
@@ -28,6 +28,11 @@ export interface DatabaseHandles {
   barrier: WriteBarrier;
   /** SQLite's group-commit counters (PostgreSQL's server groups commits itself: none). */
   commitStats?: GroupCommitStats;
+  /**
+   * SQLite only: runs compiled statements back to back inside the open group commit, all or nothing, without
+   * taking the connection from anyone (GroupCommitSqliteDriver.executeTogether).
+   */
+  executeTogether?(queries: readonly CompiledQuery[]): Promise<QueryResult<unknown>[]>;
   /** Closes the database (and gives up the SQLite file's lock). */
   close(): Promise<void>;
 }
@@ -47,7 +52,13 @@ function openSqlite(config: DatabaseConfig): DatabaseHandles {
   // WAL lets readers run beside the single writer. FULL: every commit is on disk before anyone hears of it,
   // so a 2xx answered after the insert survives power loss as well as kill -9; the driver does that fsync
   // itself, off the event loop, once per group of commits. NORMAL survives process crashes only.
+  // A new file gives the space retention frees back to the file system (incremental vacuum); this must be set
+  // before the first table exists. An older file reuses freed pages but does not shrink (README: Data and retention).
+  if (sqlite.pragma('page_count', { simple: true }) === 0) sqlite.pragma('auto_vacuum = INCREMENTAL');
   sqlite.pragma('journal_mode = WAL');
+  // The WAL is reused from its start after each checkpoint; a long reader (a backup) can make it grow, and this
+  // cuts it back to 64 MiB at the next checkpoint after that.
+  sqlite.pragma('journal_size_limit = 67108864');
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   // SQLite's default page cache is 2 MB: past that, every index step is a read() of a page the OS already
@@ -60,7 +71,15 @@ function openSqlite(config: DatabaseConfig): DatabaseHandles {
   let closed: Promise<void> | undefined;
   const close = () =>
     (closed ??= db.destroy().finally(() => lock.release()));
-  return { dialect: 'sqlite', db, background, barrier: driver, commitStats: driver.stats, close };
+  return {
+    dialect: 'sqlite',
+    db,
+    background,
+    barrier: driver,
+    commitStats: driver.stats,
+    executeTogether: (queries) => driver.executeTogether(queries),
+    close,
+  };
 }
 
 const INT8 = 20;

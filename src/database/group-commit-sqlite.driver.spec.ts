@@ -251,4 +251,36 @@ describe('GroupCommitSqliteDriver', () => {
     await db.insertInto('items').values({ id: 1, name: 'next' }).execute();
     expect(committedNames()).toEqual(['next']);
   });
+
+  describe('executeTogether', () => {
+    it('joins the open group: its statements commit with the others of the turn, not before', async () => {
+      const other = db.insertInto('items').values({ id: 1, name: 'same turn' }).execute();
+      const together = driver.executeTogether([
+        db.insertInto('items').values({ id: 2, name: 'together a' }).compile(),
+        db.insertInto('items').values({ id: 3, name: 'together b' }).compile(),
+      ]);
+      const results = await together;
+      expect(results.map((result) => result.numAffectedRows)).toEqual([1n, 1n]);
+      expect(committedNames()).toEqual([]); // ran, answered, not yet committed
+      await other;
+      expect(committedNames()).toEqual(['same turn', 'together a', 'together b']);
+    });
+
+    it('is all or nothing: a failing statement takes the earlier ones back, and the group goes on', async () => {
+      await db.insertInto('items').values({ id: 1, name: 'taken' }).execute();
+      const kept = db.insertInto('items').values({ id: 2, name: 'kept' }).execute();
+      const failed = await driver
+        .executeTogether([
+          db.insertInto('items').values({ id: 3, name: 'undone' }).compile(),
+          db.insertInto('items').values({ id: 4, name: 'taken' }).compile(), // unique violation
+        ])
+        .then(
+          () => 'ran',
+          (error: { message?: string }) => error.message,
+        );
+      expect(failed).toMatch(/UNIQUE/);
+      await kept;
+      expect(committedNames()).toEqual(['taken', 'kept']);
+    });
+  });
 });

@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { CallbackAttemptsRepository } from './callback-attempts.repository';
 import { DeliveriesRepository } from './deliveries.repository';
 import { DeliveriesService } from './deliveries.service';
+import { DeliveryPurgeRepository } from './delivery-purge.repository';
 import { DeliveryStateRepository } from './delivery-state.repository';
 
 /**
@@ -10,7 +11,7 @@ import { DeliveryStateRepository } from './delivery-state.repository';
  * the queue drivers, the worker and the admin API all go through here.
  */
 @Module({
-  providers: [DeliveriesRepository, DeliveryStateRepository, CallbackAttemptsRepository, DeliveriesService],
-  exports: [DeliveriesRepository, DeliveryStateRepository, CallbackAttemptsRepository, DeliveriesService],
+  providers: [DeliveriesRepository, DeliveryStateRepository, CallbackAttemptsRepository, DeliveriesService, DeliveryPurgeRepository],
+  exports: [DeliveriesRepository, DeliveryStateRepository, CallbackAttemptsRepository, DeliveriesService, DeliveryPurgeRepository],
 })
 export class DeliveriesModule {}

@@ -46,6 +46,25 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly retentionDeleted = new Counter({
+    name: 'modelriver_retention_deleted_rows_total',
+    help: 'Rows deleted by retention, by table (business data is never deleted)',
+    labelNames: ['table'] as const,
+    registers: [this.registry],
+  });
+
+  readonly sqliteFileBytes = new Gauge({
+    name: 'modelriver_sqlite_file_bytes',
+    help: 'Size of the SQLite database file (without its WAL), as retention last read it',
+    registers: [this.registry],
+  });
+
+  readonly sqliteFreeBytes = new Gauge({
+    name: 'modelriver_sqlite_free_bytes',
+    help: 'Free pages inside the SQLite file, reused by new rows or given back by incremental vacuum',
+    registers: [this.registry],
+  });
+
   readonly socketConnections = new Gauge({
     name: 'modelriver_socket_connections',
     help: 'socket.io connections on this instance',
