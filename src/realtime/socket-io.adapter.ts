@@ -1,8 +1,10 @@
 import { INestApplicationContext, Logger } from '@nestjs/common';
+import { MessageMappingProperties } from '@nestjs/websockets';
 import { IoAdapter } from '@nestjs/platform-socket.io';
 import { createAdapter } from '@socket.io/redis-adapter';
 import IORedis from 'ioredis';
-import { Server, ServerOptions } from 'socket.io';
+import { filter, Observable } from 'rxjs';
+import { Server, ServerOptions, Socket } from 'socket.io';
 
 /**
  * socket.io on the app's HTTP server, with CORS origins from configuration (none: same origin only). With
@@ -34,7 +36,35 @@ export class ConfiguredIoAdapter extends IoAdapter {
     const cors = this.corsOrigins.length > 0 ? { origin: this.corsOrigins } : undefined;
     const server = super.createIOServer(port, { ...options, ...(cors ? { cors } : {}) }) as Server;
     if (this.redisAdapter) server.adapter(this.redisAdapter);
+    // engine.io keeps each connection's first HTTP request (headers, socket, parser state) for as long as the
+    // connection lives, for middleware such as express-session; nothing here reads it after the handshake
+    // (socket.handshake keeps its own copy of headers and address). ~4 KiB per browser.
+    server.engine.on('connection', (raw: { request: unknown }) => {
+      raw.request = null;
+    });
     return server;
+  }
+
+  /**
+   * The same contract as Nest's (each message runs its handler; a non-empty result with `event` is emitted, any
+   * other goes to the acknowledgement), without Nest's per-connection rxjs pipeline (an observable chain per
+   * handler and per socket, ~8 KiB each connection holds for its lifetime): a plain listener per handler, and an
+   * observable only while a message is handled. After a disconnect socket.io drops emits and acks by itself.
+   */
+  override bindMessageHandlers(socket: Socket, handlers: MessageMappingProperties[], transform: (data: unknown) => Observable<unknown>): void {
+    for (const { message, callback, isAckHandledManually } of handlers) {
+      socket.on(String(message), (...args: unknown[]) => {
+        const payload = this.mapPayload(args.length > 1 ? args : args[0]) as { data: unknown; ack?: unknown };
+        const { data, ack } = payload;
+        transform(callback(data, ack))
+          .pipe(filter((response) => response !== null && response !== undefined))
+          .subscribe((response) => {
+            const reply = response as { event?: string; data?: unknown };
+            if (reply.event) socket.emit(reply.event, reply.data);
+            else if (!isAckHandledManually && typeof ack === 'function') (ack as (value: unknown) => void)(response);
+          });
+      });
+    }
   }
 
   override async close(server: Server): Promise<void> {
