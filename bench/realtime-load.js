@@ -5,14 +5,19 @@
 // ai:processed); and memory.
 // ModelRiver's stand-in (the sandbox) runs in a process of its own, as ModelRiver is remote in production;
 // `--in-process-sandbox` runs it inside the app instead (MODELRIVER_SANDBOX=true), sharing its event loop.
-// Usage: npm run build && npm run load:realtime [-- --clients 1000 --channels 200 --in-process-sandbox]
+// `--webhook-rate N` keeps the same instance busy meanwhile: signed webhooks (with callbacks to a local sink) at
+// N/s, paced, from before the clients subscribe until every client has its event, as a busy pipeline would.
+// Usage: npm run build && npm run load:realtime [-- --clients 1000 --channels 200 --webhook-rate 0 --in-process-sandbox]
 'use strict';
+const http = require('node:http');
 const { fork, spawn } = require('node:child_process');
 const { mkdtempSync, readFileSync, rmSync } = require('node:fs');
 const { createServer } = require('node:net');
 const { tmpdir } = require('node:os');
 const { join } = require('node:path');
+const { clearInterval, setInterval } = require('node:timers');
 const { io } = require('socket.io-client');
+const { SECRET, payload, startSink } = require('./common');
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -22,6 +27,7 @@ const CLIENTS = arg('clients', 1000);
 const CHANNELS = arg('channels', 200);
 const PER_CHANNEL = Math.ceil(CLIENTS / CHANNELS);
 const IN_PROCESS_SANDBOX = process.argv.includes('--in-process-sandbox');
+const WEBHOOK_RATE = arg('webhook-rate', 0);
 const SANDBOX_LATENCY_MS = '2000';
 
 const freePort = () =>
@@ -42,6 +48,7 @@ async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'mr-load-'));
   const [port, sandboxPort] = [await freePort(), await freePort()];
   const credentials = { MODELRIVER_API_KEY: 'mr_test_load_api_key', MODELRIVER_WEBHOOK_SECRET: 'whsec_load_webhook_secret_0123' };
+  const sink = WEBHOOK_RATE > 0 ? await startSink() : undefined;
   let sandbox;
   if (!IN_PROCESS_SANDBOX) {
     sandbox = fork(join(__dirname, 'sandbox-server.js'), {
@@ -65,11 +72,13 @@ async function main() {
     env: {
       ...process.env,
       ...credentials,
+      // The sandbox signs with the first secret, the background webhooks with the bench's own: both are accepted.
+      MODELRIVER_WEBHOOK_SECRET: `${credentials.MODELRIVER_WEBHOOK_SECRET},${SECRET}`,
       PORT: String(port),
       DATABASE_URL: `sqlite:${join(dir, 'load.db')}`,
       LOG_LEVEL: 'warn',
       AI_GENERATE_RATE_LIMIT: '100000',
-      SQLITE_SYNCHRONOUS: 'NORMAL',
+      SQLITE_SYNCHRONOUS: WEBHOOK_RATE > 0 ? 'FULL' : 'NORMAL',
       ...(IN_PROCESS_SANDBOX
         ? { MODELRIVER_SANDBOX: 'true', SANDBOX_PORT: String(sandboxPort), SANDBOX_LATENCY_MS }
         : {
@@ -102,6 +111,8 @@ async function main() {
     await Promise.all(clients.map((s) => (s.connected ? null : new Promise((r) => s.once('connect', r)))));
     await sleep(500);
     const rssConnected = rssKiB(app.pid);
+    const background = WEBHOOK_RATE > 0 ? startWebhooks(port, sink, WEBHOOK_RATE) : undefined;
+    if (background) await sleep(2000); // the pipeline at its pace before the channels start
 
     const fanout = [];
     const endToEnd = [];
@@ -150,6 +161,7 @@ async function main() {
     const deadline = Date.now() + 60_000;
     while (received < CLIENTS && Date.now() < deadline) await sleep(100);
     const rssAfter = rssKiB(app.pid);
+    const webhooks = background ? await background.stop() : undefined;
     // When the sandbox pushed each upstream `response` on its Phoenix channel: relay + fan-out latency.
     const upstream = [];
     const relay = [];
@@ -178,6 +190,7 @@ async function main() {
       seconds: (Date.now() - started) / 1000,
       app_rss_mib: { before: +(rssBefore / 1024).toFixed(1), connected: +(rssConnected / 1024).toFixed(1), after: +(rssAfter / 1024).toFixed(1) },
       kib_per_connection: +((rssConnected - rssBefore) / CLIENTS).toFixed(1),
+      ...(webhooks ? { background_webhooks: webhooks } : {}),
     };
     console.log(JSON.stringify(report, null, 2));
     clients.forEach((s) => s.close());
@@ -185,12 +198,64 @@ async function main() {
   } finally {
     app.kill('SIGTERM');
     await new Promise((r) => app.once('exit', r));
+    sink?.server.close();
     if (sandbox && sandbox.exitCode === null) {
       sandbox.kill('SIGTERM');
       await new Promise((r) => sandbox.once('exit', r));
     }
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Signed webhooks at `rate`/s, each sent when due (not when the previous one is answered), over keep-alive
+ * sockets. stop() ends the sending and reports what was answered and how many were called back.
+ */
+function startWebhooks(port, sink, rate) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  const statuses = new Map();
+  const latencies = [];
+  const channels = [];
+  const started = Date.now();
+  let sent = 0;
+  const send = () => {
+    const p = payload(sink.url, sent++);
+    channels.push(p.channelId);
+    const due = Date.now();
+    const request = http.request(
+      { agent, host: '127.0.0.1', port, method: 'POST', path: '/webhooks/modelriver', headers: { 'content-type': 'application/json', 'mr-signature': p.signature } },
+      (response) => {
+        response.resume();
+        response.on('end', () => {
+          latencies.push(Date.now() - due);
+          statuses.set(response.statusCode, (statuses.get(response.statusCode) ?? 0) + 1);
+        });
+      },
+    );
+    request.on('error', () => statuses.set('error', (statuses.get('error') ?? 0) + 1));
+    request.end(p.body);
+  };
+  const timer = setInterval(() => {
+    const due = Math.floor(((Date.now() - started) / 1000) * rate);
+    while (sent < due) send();
+  }, 5);
+  return {
+    async stop() {
+      clearInterval(timer);
+      const seconds = (Date.now() - started) / 1000;
+      const deadline = Date.now() + 30_000;
+      while (Date.now() < deadline && channels.some((c) => !sink.received.has(c))) await sleep(50);
+      agent.destroy();
+      return {
+        rate,
+        seconds: +seconds.toFixed(1),
+        sent,
+        answers: Object.fromEntries(statuses),
+        called_back: channels.filter((c) => sink.received.has(c)).length,
+        intake_ms: { p50: pct(latencies, 50), p99: pct(latencies, 99) },
+      };
+    },
+  };
 }
 
 main().catch((error) => {
