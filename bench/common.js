@@ -185,4 +185,4 @@ class CpuMeter {
   }
 }
 
-module.exports = { APP_ENV, CpuMeter, SECRET, freePort, payload, pct, pidsOf, scaleBackends, sleep, startSink, waitUp };
+module.exports = { APP_ENV, CpuMeter, SECRET, cpuMs, freePort, payload, pct, pidsOf, scaleBackends, sleep, startSink, waitUp };

@@ -13,7 +13,7 @@ const { tmpdir } = require('node:os');
 const { join } = require('node:path');
 const { performance } = require('node:perf_hooks');
 const autocannon = require('autocannon');
-const { APP_ENV, SECRET, freePort, payload, pct, sleep, startSink, waitUp } = require('./common');
+const { APP_ENV, SECRET, cpuMs, freePort, payload, pct, sleep, startSink, waitUp } = require('./common');
 const { pace } = require('./pace');
 
 const arg = (name, fallback) => {
@@ -172,16 +172,61 @@ async function phase(port, sink, options) {
 }
 
 /**
- * Warm-up, then as fast as 64 connections go, then open loop at half the maximum rate: half of what the
- * pipeline sustained end to end (intake and callbacks), which is below the intake's rate when processing falls
- * behind. Half the intake's rate would then be an overload that only measures a growing backlog.
+ * One run of a target: a fresh process, a warm-up, then as fast as the connections go, with the server's CPU time
+ * (user + system, /proc) from the phase's start to its last callback: CPU per delivery at full rate.
  */
-async function measure(name, port, sink) {
-  await phase(port, sink, { duration: WARMUP });
-  const max = await phase(port, sink, { duration: DURATION });
-  const rate = RATE || Math.max(1, Math.round(Math.min(max.req_per_s, max.sustained_per_s) / 2));
-  const half = { rate, ...(await phase(port, sink, { duration: DURATION, rate })) };
-  return { name, max, half };
+async function maxRun(target, sink) {
+  const port = await freePort();
+  const profile = PROFILE && target.app ? ['--cpu-prof', '--cpu-prof-dir', join(ROOT, 'bench', 'results')] : [];
+  const child = launch([...profile, ...target.command], { ...target.env(), PORT: String(port) });
+  try {
+    await waitUp(port);
+    await phase(port, sink, { duration: WARMUP });
+    const cpuBefore = cpuMs(child.pid);
+    const max = await phase(port, sink, { duration: DURATION });
+    max.cpu_ms_per_delivery = +((cpuMs(child.pid) - cpuBefore) / Math.max(1, max.callbacks)).toFixed(3);
+    return { max, sqlite: target.app ? await commitFigures(port) : undefined };
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+  }
+}
+
+/**
+ * Open loop at `rate` (half of the target's maximum, unless --rate) in a fresh process after a warm-up: latency
+ * from when each request was due, and webhook → callback latency.
+ */
+async function halfRun(target, sink, rate) {
+  const port = await freePort();
+  const child = launch(target.command, { ...target.env(), PORT: String(port) });
+  try {
+    await waitUp(port);
+    await phase(port, sink, { duration: WARMUP });
+    return { rate, ...(await phase(port, sink, { duration: DURATION, rate })) };
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+  }
+}
+
+/** Several runs of one target as one: req/s and CPU from the sums, the worst tail. */
+function combine(runs) {
+  const sum = (pick) => runs.reduce((total, run) => total + pick(run), 0);
+  const worst = (pick) => Math.max(...runs.map(pick).filter(Number.isFinite));
+  return {
+    req_per_s: Math.round(sum((r) => r.req_per_s) / runs.length),
+    runs_req_per_s: runs.map((r) => r.req_per_s),
+    p50_ms: +(sum((r) => r.p50_ms) / runs.length).toFixed(1),
+    p99_ms: worst((r) => r.p99_ms),
+    non_2xx: sum((r) => r.non_2xx),
+    accepted: sum((r) => r.accepted),
+    callbacks: sum((r) => r.callbacks),
+    sustained_per_s: Math.round(sum((r) => r.sustained_per_s) / runs.length),
+    drain_after_stop_ms: worst((r) => r.drain_after_stop_ms),
+    e2e_p50_ms: +(sum((r) => r.e2e_p50_ms) / runs.length).toFixed(1),
+    e2e_p99_ms: worst((r) => r.e2e_p99_ms),
+    cpu_ms_per_delivery: +(sum((r) => r.cpu_ms_per_delivery * r.callbacks) / Math.max(1, sum((r) => r.callbacks))).toFixed(3),
+  };
 }
 
 /** The app's own group-commit counters: how many writes each SQLite commit carried, and time in COMMIT. */
@@ -203,78 +248,80 @@ async function commitFigures(port) {
   };
 }
 
-/** Starts the built app with `env`, measures it, reads its SQLite counters, stops it gracefully. */
-async function measureApp(name, env, sink) {
-  const port = await freePort();
-  const profile = PROFILE ? ['--cpu-prof', '--cpu-prof-dir', join(ROOT, 'bench', 'results')] : [];
-  const app = launch([...profile, 'dist/main.js'], { ...APP_ENV, ...env, PORT: String(port) });
-  try {
-    await waitUp(port);
-    const result = await measure(name, port, sink);
-    return { ...result, sqlite: await commitFigures(port) };
-  } finally {
-    app.kill('SIGTERM');
-    await new Promise((r) => app.once('exit', r));
-  }
-}
-
 const ms = (value) => (Number.isFinite(value) ? value : '-');
 
 async function main() {
   if (hasTaskset) execFileSync('taskset', ['-cp', '1', String(process.pid)], { stdio: 'ignore' });
   const sink = await startSink();
   const dir = mkdtempSync(join(tmpdir(), 'mr-bench-'));
+  let databases = 0;
+  const targets = {
+    baseline: { key: 'baseline', name: 'baseline (bare node:http)', command: ['bench/baseline-server.js'], env: () => ({ SECRET }) },
+    floor: {
+      key: 'floor',
+      name: `baseline + durable SQLite insert (${SYNC})`,
+      command: ['bench/baseline-server.js'],
+      env: () => ({ SECRET, STORE: join(dir, `floor-${databases++}.db`), SYNC }),
+    },
+    app: {
+      key: 'app',
+      name: `app, embedded (SQLite, SQLITE_SYNCHRONOUS=${SYNC})`,
+      command: ['dist/main.js'],
+      app: true,
+      env: () => ({ ...APP_ENV, DATABASE_URL: `sqlite:${join(dir, `app-${databases++}.db`)}`, SQLITE_SYNCHRONOUS: SYNC }),
+    },
+  };
+  // Interleaved so that drift of the machine (other tenants, heat, page cache) falls on both alike:
+  // app, baseline, baseline, app; then the durable floor once.
+  const order = ['app', 'baseline', 'baseline', 'app', 'floor'];
+  const runs = { app: [], baseline: [], floor: [] };
+  const sqlite = [];
   const results = [];
-  const notes = [];
   try {
-    const basePort = await freePort();
-    const baseline = launch(['bench/baseline-server.js'], { PORT: String(basePort), SECRET });
-    await waitUp(basePort);
-    results.push(await measure('baseline (bare node:http)', basePort, sink));
-    baseline.kill('SIGKILL');
-
-    // The same bare server, answering only once each delivery is durably stored: what storage alone costs.
-    const floorPort = await freePort();
-    const floor = launch(['bench/baseline-server.js'], { PORT: String(floorPort), SECRET, STORE: join(dir, 'floor.db'), SYNC });
-    await waitUp(floorPort);
-    results.push(await measure(`baseline + durable SQLite insert (${SYNC})`, floorPort, sink));
-    floor.kill('SIGKILL');
-
-    results.push(
-      await measureApp(`app, embedded (SQLite, SQLITE_SYNCHRONOUS=${SYNC})`, { DATABASE_URL: `sqlite:${join(dir, 'bench.db')}`, SQLITE_SYNCHRONOUS: SYNC }, sink),
-    );
+    for (const key of order) {
+      const run = await maxRun(targets[key], sink);
+      runs[key].push(run.max);
+      if (run.sqlite) sqlite.push(run.sqlite);
+      console.log(`  ${targets[key].name}: ${run.max.req_per_s} req/s, ${run.max.cpu_ms_per_delivery} ms CPU per delivery`);
+    }
+    for (const target of [targets.baseline, targets.floor, targets.app]) {
+      const max = combine(runs[target.key]);
+      const rate = RATE || Math.max(1, Math.round(Math.min(max.req_per_s, max.sustained_per_s) / 2));
+      results.push({ key: target.key, name: target.name, max, half: await halfRun(target, sink, rate) });
+    }
   } finally {
     sink.server.close();
     rmSync(dir, { recursive: true, force: true });
   }
-  const base = results[0];
-  for (const r of results) r.ratio = +(r.max.req_per_s / base.max.req_per_s).toFixed(2);
+  // The ratios from the sums of the runs (the app's and the baseline's interleaved).
+  const sumOf = (key) => runs[key].reduce((total, run) => total + run.req_per_s, 0) / runs[key].length;
+  for (const r of results) r.ratio = +(sumOf(r.key) / sumOf('baseline')).toFixed(2);
   const row = (r, p, first) =>
     `| ${r.name} | ${first} | ${p.p50_ms} | ${p.p99_ms} | ${p.non_2xx} | ${p.callbacks}/${p.accepted} | ${p.sustained_per_s} | ${ms(p.drain_after_stop_ms)} | ${ms(p.e2e_p50_ms)} | ${ms(p.e2e_p99_ms)} |`;
-  const head = (first) => [
-    `| target | ${first} | p50 ms | p99 ms | non-2xx | callbacks/accepted | called back/s | last callback after stop, ms | e2e p50 ms | e2e p99 ms |`,
-    '|---|---|---|---|---|---|---|---|---|---|',
+  const head = (first, extra = '') => [
+    `| target | ${first} | p50 ms | p99 ms | non-2xx | callbacks/accepted | called back/s | last callback after stop, ms | e2e p50 ms | e2e p99 ms |${extra}`,
+    `|---|---|---|---|---|---|---|---|---|---|${extra ? '---|' : ''}`,
   ];
+  const runsOf = (r) => (r.max.runs_req_per_s.length > 1 ? ` (runs ${r.max.runs_req_per_s.join(', ')})` : '');
   console.log(
     [
-      `\n${CONNECTIONS} connections, ${DURATION} s per phase after a ${WARMUP} s warm-up; ${hasTaskset ? 'server on core 0, load on core 1' : 'no taskset: shared cores'}`,
-      '\n**As fast as the connections go**',
-      ...head('req/s'),
-      ...results.map((r) => row(r, r.max, `${r.max.req_per_s} (**${r.ratio}** × baseline)`)),
-      RATE ? `\n**Open loop at ${RATE} req/s**` : '\n**Open loop at half of each target\'s own maximum (the lower of req/s and called back/s above)**',
+      `\n${CONNECTIONS} connections, ${DURATION} s per phase after a ${WARMUP} s warm-up, each run a fresh process, in the order ${order.join(', ')}; ${hasTaskset ? 'server on core 0, load on core 1' : 'no taskset: shared cores'}`,
+      "\n**As fast as the connections go** (mean of the runs; p99, drain and e2e p99 from the worst run; CPU per delivery: the server process's user + system time from the phase's start to its last callback, over deliveries called back)",
+      ...head('req/s', ' CPU ms/delivery |'),
+      ...results.map((r) => `${row(r, r.max, `${r.max.req_per_s}${runsOf(r)} (**${r.ratio}** × baseline)`)} ${r.max.cpu_ms_per_delivery} |`),
+      RATE ? `\n**Open loop at ${RATE} req/s**` : "\n**Open loop at half of each target's own maximum (the lower of req/s and called back/s above)**",
       ...head('req/s offered'),
       ...results.map((r) => row(r, r.half, r.half.rate)),
       `(open loop: latency from when each request was due; the generator itself sent late by p99 ${results.map((r) => `${r.half.lag_p99_ms} ms`).join(' / ')})`,
       '',
-      ...results
-        .filter((r) => r.sqlite && r.sqlite.commits)
-        .map((r) => `${r.name}: ${r.sqlite.commits} SQLite commits, ${r.sqlite.writes_per_commit} writes per commit, ${r.sqlite.commit_seconds} s in COMMIT, ${r.sqlite.wal_syncs} WAL fsyncs off the event loop (${r.sqlite.wal_sync_seconds} s)`),
-      ...notes,
+      ...sqlite.map(
+        (f, i) => `app run ${i + 1}: ${f.commits} SQLite commits, ${f.writes_per_commit} writes per commit, ${f.commit_seconds} s in COMMIT, ${f.wal_syncs} WAL fsyncs off the event loop (${f.wal_sync_seconds} s)`,
+      ),
     ].join('\n'),
   );
   mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
   const file = join(ROOT, 'bench', 'results', `pipeline-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify({ connections: CONNECTIONS, duration_s: DURATION, taskset: hasTaskset, results, notes }, null, 2));
+  writeFileSync(file, JSON.stringify({ connections: CONNECTIONS, duration_s: DURATION, taskset: hasTaskset, order, runs, results }, null, 2));
   console.log(`results: ${file}`);
 }
 
