@@ -15,6 +15,13 @@ async function send(app: TestApp, payload: Record<string, unknown>): Promise<str
   return ((await response.json()) as { delivery_id: string }).delivery_id;
 }
 
+/** A delivery whose callback is refused for good (400 first): it ends dead. */
+async function sendDead(app: TestApp, sink: CallbackSink): Promise<{ id: string; channelId: string }> {
+  const payload = aiGeneratedPayload({ callbackBase: sink.url });
+  sink.script(payload.channel_id as string, 400, 200);
+  return { id: await send(app, payload), channelId: payload.channel_id as string };
+}
+
 const statusOf = (app: TestApp, id: string) => (app.db.prepare('SELECT status FROM webhook_deliveries WHERE id = ?').get(id) as Row | undefined)?.status;
 const settled = (app: TestApp, id: string, status: string) => waitFor(`delivery ${id} to be ${status}`, () => (statusOf(app, id) === status ? true : undefined));
 const count = (app: TestApp, sql: string, ...params: unknown[]) => (app.db.prepare(sql).get(...params) as { n: number }).n;
@@ -39,12 +46,8 @@ describe('retention', () => {
     it('deletes completed deliveries older than the setting with their attempts and audit rows; keeps younger and failed ones, and business data', async () => {
       const old = aiGeneratedPayload({ callbackBase: sink.url, data: { title: 'Kept content', body: 'The processor wrote this.' } });
       const oldId = await send(app, old);
-      const replayed = aiGeneratedPayload({ callbackBase: sink.url });
-      sink.script(replayed.channel_id as string, 400, 200);
-      const replayedId = await send(app, replayed);
-      const dead = aiGeneratedPayload({ callbackBase: sink.url });
-      sink.script(dead.channel_id as string, 400, 200);
-      const deadId = await send(app, dead);
+      const { id: replayedId } = await sendDead(app, sink);
+      const { id: deadId } = await sendDead(app, sink);
       const invalid = aiGeneratedPayload({ callbackBase: sink.url });
       delete invalid.type;
       const quarantinedId = await send(app, invalid);
@@ -88,9 +91,7 @@ describe('retention', () => {
       const started = await app.generate({ prompt: 'Write about data that outlives its delivery' });
       const channelId = started.body.channel_id as string;
       await app.waitForStatus(channelId, ['completed']);
-      const dead = aiGeneratedPayload({ callbackBase: sink.url });
-      sink.script(dead.channel_id as string, 400, 200);
-      const deadId = await send(app, dead);
+      const { id: deadId, channelId: deadChannel } = await sendDead(app, sink);
       const invalid = aiGeneratedPayload({ callbackBase: sink.url });
       delete invalid.callback_url;
       const quarantinedId = await send(app, invalid);
@@ -103,7 +104,7 @@ describe('retention', () => {
       expect(statusOf(app, quarantinedId)).toBeUndefined();
       expect(count(app, 'SELECT COUNT(*) AS n FROM ai_requests')).toBe(0);
       // The request's content, and the dead delivery's (its processor ran; its callback failed).
-      expect(count(app, 'SELECT COUNT(*) AS n FROM contents WHERE channel_id IN (?, ?)', channelId, dead.channel_id)).toBe(2);
+      expect(count(app, 'SELECT COUNT(*) AS n FROM contents WHERE channel_id IN (?, ?)', channelId, deadChannel)).toBe(2);
       expect(await metric(app, 'ai_requests')).toBe(1);
       // Gone means gone, with a clear answer.
       expect((await fetch(`${app.url}/ai/requests/${channelId}`)).status).toBe(404);
