@@ -10,6 +10,13 @@ const { clearInterval, setInterval } = require('node:timers');
 
 const SECRET = 'whsec_bench_secret_0123456789abcdef';
 
+/** `--name value` from the command line, or `fallback`; `numberOption` reads it as a number. */
+const option = (name, fallback) => {
+  const at = process.argv.indexOf(`--${name}`);
+  return at > 0 ? process.argv[at + 1] : fallback;
+};
+const numberOption = (name, fallback) => Number(option(name, fallback));
+
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const pct = (values, p) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -185,4 +192,4 @@ class CpuMeter {
   }
 }
 
-module.exports = { APP_ENV, CpuMeter, SECRET, cpuMs, freePort, payload, pct, pidsOf, scaleBackends, sleep, startSink, waitUp };
+module.exports = { APP_ENV, CpuMeter, SECRET, cpuMs, freePort, numberOption, option, payload, pct, pidsOf, scaleBackends, sleep, startSink, waitUp };

@@ -13,13 +13,9 @@ const { tmpdir } = require('node:os');
 const { join } = require('node:path');
 const { performance } = require('node:perf_hooks');
 const autocannon = require('autocannon');
-const { APP_ENV, SECRET, cpuMs, freePort, payload, pct, sleep, startSink, waitUp } = require('./common');
+const { APP_ENV, SECRET, cpuMs, freePort, numberOption: arg, payload, pct, sleep, startSink, waitUp } = require('./common');
 const { pace } = require('./pace');
 
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-};
 const DURATION = arg('duration', 15);
 const WARMUP = arg('warmup', 3);
 const CONNECTIONS = arg('connections', 64);

@@ -12,17 +12,12 @@
 const http = require('node:http');
 const { fork, spawn } = require('node:child_process');
 const { mkdtempSync, readFileSync, rmSync } = require('node:fs');
-const { createServer } = require('node:net');
 const { tmpdir } = require('node:os');
 const { join } = require('node:path');
 const { clearInterval, setInterval } = require('node:timers');
 const { io } = require('socket.io-client');
-const { SECRET, payload, startSink } = require('./common');
+const { SECRET, freePort, numberOption: arg, payload, pct, sleep, startSink } = require('./common');
 
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-};
 const CLIENTS = arg('clients', 1000);
 const CHANNELS = arg('channels', 200);
 const PER_CHANNEL = Math.ceil(CLIENTS / CHANNELS);
@@ -30,19 +25,7 @@ const IN_PROCESS_SANDBOX = process.argv.includes('--in-process-sandbox');
 const WEBHOOK_RATE = arg('webhook-rate', 0);
 const SANDBOX_LATENCY_MS = '2000';
 
-const freePort = () =>
-  new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
 const rssKiB = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
-const pct = (values, p) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : NaN;
-};
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'mr-load-'));

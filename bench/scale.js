@@ -14,13 +14,9 @@ const { mkdirSync, writeFileSync } = require('node:fs');
 const http = require('node:http');
 const { join } = require('node:path');
 const { performance } = require('node:perf_hooks');
-const { APP_ENV, CpuMeter, freePort, payload, pct, pidsOf, scaleBackends, sleep, startSink, waitUp } = require('./common');
+const { APP_ENV, CpuMeter, freePort, numberOption: arg, payload, pct, pidsOf, scaleBackends, sleep, startSink, waitUp } = require('./common');
 const { pace } = require('./pace');
 
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-};
 const RATE = arg('rate', 150);
 const DURATION = arg('duration', 10);
 const BURST = arg('burst', 10);

@@ -12,13 +12,9 @@ const { join } = require('node:path');
 const { performance } = require('node:perf_hooks');
 const { clearInterval, setInterval } = require('node:timers');
 const { Worker } = require('node:worker_threads');
-const { APP_ENV, freePort, payload, pct, sleep, startSink, waitUp } = require('./common');
+const { APP_ENV, freePort, option: arg, payload, pct, sleep, startSink, waitUp } = require('./common');
 const { pace } = require('./pace');
 
-const arg = (name, fallback) => {
-  const at = process.argv.indexOf(`--${name}`);
-  return at === -1 ? fallback : process.argv[at + 1];
-};
 const RATE = Number(arg('rate', 200));
 const DURATION_S = Number(arg('duration', 180));
 const RETENTION = arg('retention', '30s');
