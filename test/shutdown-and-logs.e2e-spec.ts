@@ -1,4 +1,5 @@
 import { rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { AppProcess, freePort, startAppProcess } from './helpers/app-process';
 import { CallbackSink } from './helpers/callback-sink';
@@ -115,7 +116,13 @@ describe('graceful shutdown', () => {
       const { accepted, statuses } = load;
       await waitFor('load', () => (accepted.size >= 40 ? true : undefined), 30_000);
       const stopping = Date.now();
-      const code = await app.kill('SIGTERM');
+      const running = app;
+      const code = await Promise.race([
+        running.kill('SIGTERM'),
+        new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new Error(`no exit 15 s after SIGTERM; the app said:\n${running.output().slice(-4000)}`)), 15_000),
+        ),
+      ]);
       const took = Date.now() - stopping;
       expect(code).toBe(0);
       expect(took).toBeLessThan(3000 + 5000); // the grace time plus closing, a bound rather than a benchmark
@@ -130,5 +137,28 @@ describe('graceful shutdown', () => {
       await sink.close();
       rmSync(dir, { recursive: true, force: true });
     }
-  });
+    // Its own waits are bounded (load 30 s, stop 15 s, restart 20 s, settling 20 s): a slow machine shows which one.
+  }, 120_000);
+
+  it('a request that never finishes cannot hold the shutdown: exit 1 after the grace time plus 10 s, saying so', async () => {
+    const dir = tempDir('mr-shutdown-');
+    const port = await freePort();
+    const app = await startAppProcess({ PORT: String(port), DATABASE_URL: `sqlite:${join(dir, 'hang.db')}`, QUEUE_SHUTDOWN_GRACE_MS: '500', LOG_LEVEL: 'error' });
+    // Half a request body, then silence: the HTTP server waits for it (up to HTTP_REQUEST_TIMEOUT_MS, 30 s).
+    const socket = connect(port, '127.0.0.1');
+    try {
+      await new Promise<void>((resolve) => socket.once('connect', resolve));
+      socket.write('POST /ai/generate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"prompt":');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const stopping = Date.now();
+      const code = await app.kill('SIGTERM');
+      expect(code).toBe(1);
+      expect(Date.now() - stopping).toBeGreaterThanOrEqual(10_500);
+      expect(app.output()).toContain('shutdown did not finish within 10500 ms (QUEUE_SHUTDOWN_GRACE_MS + 10000 ms): exiting');
+    } finally {
+      socket.destroy();
+      await app.kill();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 40_000);
 });
