@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { LoggerService, Module } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
+import pino from 'pino';
 import { appConfig, AppConfig } from '../config/configuration';
 
 /** Where Fastify's genReqId leaves the id, so the access log and error bodies carry the same one. */
@@ -38,6 +39,8 @@ export function quietStartup(logger: LoggerService): LoggerService {
 }
 
 type Req = IncomingMessage & { id?: string | number | object };
+/** An error reaches a log line as its message only: the exception filter logs a stack where one helps. */
+const errorSerializer = (err: Error) => ({ type: err.name, message: err.message });
 const idOf = (req: Req) => (typeof req.id === 'string' || typeof req.id === 'number' ? req.id : '-');
 
 /**
@@ -50,31 +53,40 @@ const idOf = (req: Req) => (typeof req.id === 'string' || typeof req.id === 'num
   imports: [
     LoggerModule.forRootAsync({
       inject: [appConfig.KEY],
-      useFactory: (config: AppConfig) => ({
-        pinoHttp: {
+      useFactory: (config: AppConfig) => {
+        // One logger (one output stream) for request lines, lines logged while a request is handled, and lines
+        // logged outside any request (the worker, start-up). Left to itself nestjs-pino builds a second pino
+        // instance for the latter, with its own pretty-printing thread in development, and lines of the two could
+        // reach the terminal out of order (a delivery's callback line before its "accepted" line).
+        const logger = pino({
           level: config.logLevel,
           transport:
             config.nodeEnv === 'development'
               ? { target: 'pino-pretty', options: { singleLine: true, ignore: 'pid,hostname,req,res,responseTime,reqId', translateTime: 'HH:MM:ss.l' } }
               : undefined,
-          genReqId: (request: IncomingMessage) => (request as WithRequestId)[REQUEST_ID] ?? genRequestId(request),
-          quietReqLogger: true,
-          serializers: {
-            req: (req: Req) => ({ id: req.id, method: req.method, url: req.url }),
-            res: (res: ServerResponse) => ({ statusCode: res.statusCode }),
-            // An error reaches the request line as its message only: the filter logged anything worth a stack.
-            err: (err: Error) => ({ type: err.name, message: err.message }),
+          serializers: { err: errorSerializer },
+        });
+        return {
+          pinoHttp: {
+            logger,
+            genReqId: (request: IncomingMessage) => (request as WithRequestId)[REQUEST_ID] ?? genRequestId(request),
+            quietReqLogger: true,
+            serializers: {
+              req: (req: Req) => ({ id: req.id, method: req.method, url: req.url }),
+              res: (res: ServerResponse) => ({ statusCode: res.statusCode }),
+              err: errorSerializer,
+            },
+            customSuccessMessage: (req: Req, res: ServerResponse, responseTime: number) =>
+              `${req.method} ${req.url} ${res.statusCode} ${Math.round(responseTime)} ms (request ${idOf(req)})`,
+            customErrorMessage: (req: Req, res: ServerResponse) => `${req.method} ${req.url} ${res.statusCode} (request ${idOf(req)})`,
+            // Health and metrics scrapes are frequent and uninteresting.
+            autoLogging: { ignore: (request: IncomingMessage) => /^\/(health|metrics)/.test(request.url ?? '') },
+            // An error of ours is an error; an upstream's (502/503/504) or a caller's (4xx) is not.
+            customLogLevel: (_req: IncomingMessage, res: ServerResponse, error?: Error) =>
+              res.statusCode === 500 || (error && res.statusCode < 400) ? 'error' : res.statusCode >= 500 ? 'warn' : 'info',
           },
-          customSuccessMessage: (req: Req, res: ServerResponse, responseTime: number) =>
-            `${req.method} ${req.url} ${res.statusCode} ${Math.round(responseTime)} ms (request ${idOf(req)})`,
-          customErrorMessage: (req: Req, res: ServerResponse) => `${req.method} ${req.url} ${res.statusCode} (request ${idOf(req)})`,
-          // Health and metrics scrapes are frequent and uninteresting.
-          autoLogging: { ignore: (request: IncomingMessage) => /^\/(health|metrics)/.test(request.url ?? '') },
-          // An error of ours is an error; an upstream's (502/503/504) or a caller's (4xx) is not.
-          customLogLevel: (_req: IncomingMessage, res: ServerResponse, error?: Error) =>
-            res.statusCode === 500 || (error && res.statusCode < 400) ? 'error' : res.statusCode >= 500 ? 'warn' : 'info',
-        },
-      }),
+        };
+      },
     }),
   ],
 })
