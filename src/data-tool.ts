@@ -42,7 +42,9 @@ async function main(argv: string[]): Promise<void> {
 
 main(process.argv.slice(2)).catch((error: unknown) => {
   if (error instanceof DatabaseLockedError) {
-    console.error(`Cannot restore: ${error.message.replace(/; stop it, or set DATABASE_URL to another file$/, '')}; stop the service first`);
+    console.error(
+      `Cannot restore: the database file ${error.file} is in use by another process${DatabaseLockedError.by(error.holder)}: one process per SQLite file; stop the service first`,
+    );
   } else {
     console.error(error instanceof BackupError ? error.message : `failed: ${error instanceof Error ? error.message : String(error)}`);
   }

@@ -30,8 +30,13 @@ export function envFiles(envFile: string | false = '.env'): string[] {
  * ConfigurationError as it is (one line per variable) and exits, and the HTTP adapter needs TRUST_PROXY at birth.
  */
 export function resolveEnvironment({ envFile }: AppConfigOptions = {}): EnvironmentVariables {
+  return validateEnvironment(rawEnvironment(envFile));
+}
+
+/** The real environment over the dotenv files, not yet validated. */
+function rawEnvironment(envFile?: string | false): Record<string, string | undefined> {
   const fromFiles = Object.assign({}, ...envFiles(envFile).reverse().map(readEnvFile)) as Record<string, string>;
-  return validateEnvironment({ ...fromFiles, ...process.env });
+  return { ...fromFiles, ...process.env };
 }
 
 /**
@@ -39,8 +44,7 @@ export function resolveEnvironment({ envFile }: AppConfigOptions = {}): Environm
  * for command-line tools (backup, restore) that need only that one and must run without the service's secrets.
  */
 export function readSetting(name: keyof EnvironmentVariables, { envFile }: AppConfigOptions = {}): string | undefined {
-  const fromFiles = Object.assign({}, ...envFiles(envFile).reverse().map(readEnvFile)) as Record<string, string>;
-  return process.env[name] || fromFiles[name] || undefined;
+  return rawEnvironment(envFile)[name] || undefined;
 }
 
 @Module({})

@@ -13,14 +13,11 @@ import {
   registerDecorator,
   validateSync,
 } from 'class-validator';
-import { DURATION_PATTERN, parseDuration } from './duration';
+import { DURATION_OR_OFF_PATTERN, parseDuration } from './duration';
 import { SIGNATURE_SCHEMES, SignatureScheme } from './signature-schemes';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
-
-/** A retention setting: a duration (`7d`) or `off`. */
-const RETENTION_PATTERN = /^(\d{1,6}[smhd]|off)$/;
 
 /** ModelRiver retries a webhook for 3 h 42 min; a purged delivery's dedupe record must outlive that, with room. */
 export const PRODUCTION_MIN_RETENTION_MS = 24 * 3_600_000;
@@ -163,11 +160,11 @@ export class EnvironmentVariables {
    * How long a completed delivery (with its callback attempts and audit rows) is kept, from its last change;
    * `off` keeps it for ever. Deleting it also forgets its dedupe record: production requires at least 24h.
    */
-  @Matches(RETENTION_PATTERN, { message: 'DELIVERY_RETENTION must be a duration such as 7d, 36h, 15m or 30s, or off' })
+  @Matches(DURATION_OR_OFF_PATTERN, { message: 'DELIVERY_RETENTION must be a duration such as 7d, 36h, 15m or 30s, or off' })
   DELIVERY_RETENTION = '7d';
 
   /** The same for dead and quarantined deliveries, which an operator may still want to replay. */
-  @Matches(RETENTION_PATTERN, { message: 'FAILED_RETENTION must be a duration such as 30d, 36h, 15m or 30s, or off' })
+  @Matches(DURATION_OR_OFF_PATTERN, { message: 'FAILED_RETENTION must be a duration such as 30d, 36h, 15m or 30s, or off' })
   FAILED_RETENTION = '30d';
 
   /** Enables /admin (bearer token); unset, the admin routes answer 404. */
@@ -414,7 +411,8 @@ export function validateEnvironment(raw: Record<string, unknown>): EnvironmentVa
   }
   if (env.NODE_ENV === 'production') {
     for (const name of ['DELIVERY_RETENTION', 'FAILED_RETENTION'] as const) {
-      const ms = DURATION_PATTERN.test(env[name]) ? retentionMs(env[name]) : undefined;
+      // undefined for `off` and for a malformed value (reported above).
+      const ms = retentionMs(env[name]);
       if (ms !== undefined && ms < PRODUCTION_MIN_RETENTION_MS) {
         problems.push(`${name} must be at least 24h in production: ModelRiver retries a webhook for 3 h 42 min, and a deleted delivery is no longer deduplicated (got ${env[name]})`);
       }

@@ -5,6 +5,19 @@ import { StartupError } from '../common/errors';
 /** The database file is held by another process: this one must not touch it. */
 export class DatabaseLockedError extends StartupError {
   override name = 'DatabaseLockedError';
+
+  constructor(
+    /** The database file that is held, and the holder's pid when it left one. */
+    readonly file: string,
+    readonly holder?: number,
+  ) {
+    super(`the database file ${file} is in use by another process${DatabaseLockedError.by(holder)}: one process per SQLite file; stop it, or set DATABASE_URL to another file`);
+  }
+
+  /** ` (pid N)` when the holder is known. */
+  static by(holder?: number): string {
+    return holder ? ` (pid ${holder})` : '';
+  }
 }
 
 export interface DatabaseLock {
@@ -32,9 +45,7 @@ export function lockDatabaseFile(file: string): DatabaseLock {
     lock.close();
     if ((error as { code?: string }).code !== 'SQLITE_BUSY') throw error;
     const holder = readPid(pidFile);
-    throw new DatabaseLockedError(
-      `the database file ${file} is in use by another process${holder ? ` (pid ${holder})` : ''}: one process per SQLite file; stop it, or set DATABASE_URL to another file`,
-    );
+    throw new DatabaseLockedError(file, holder);
   }
   writeFileSync(pidFile, `${process.pid}\n`);
   return {

@@ -4,7 +4,8 @@ import { retentionConfig, RetentionConfig } from '../config/configuration';
 import { DatabaseHandles } from '../database/database.factory';
 import { DATABASE_HANDLES } from '../database/database.module';
 import { releaseFreePages, sqliteSpace } from '../database/sqlite-space';
-import { DeliveryPurgeRepository, Purged } from '../deliveries/delivery-purge.repository';
+import { DeliveryStatus } from '../database/database.types';
+import { DeliveryPurgeRepository } from '../deliveries/delivery-purge.repository';
 import { MetricsService } from '../metrics/metrics.service';
 
 /**
@@ -95,8 +96,8 @@ export class RetentionService implements OnApplicationBootstrap, BeforeApplicati
   private async round(): Promise<void> {
     const now = Date.now();
     const { completedMs, failedMs } = this.config;
-    if (completedMs !== undefined) this.unreported.completed += await this.drain(() => this.deliveries.purgeBatch(['completed'], now - completedMs, PURGE_BATCH));
-    if (failedMs !== undefined) this.unreported.failed += await this.drain(() => this.deliveries.purgeBatch(['dead', 'quarantined'], now - failedMs, PURGE_BATCH));
+    if (completedMs !== undefined) this.unreported.completed += await this.purgeDeliveries(['completed'], now - completedMs);
+    if (failedMs !== undefined) this.unreported.failed += await this.purgeDeliveries(['dead', 'quarantined'], now - failedMs);
     if (completedMs !== undefined && failedMs !== undefined) {
       const before = now - Math.max(completedMs, failedMs);
       this.unreported.requests += await this.drain(async () => {
@@ -109,24 +110,27 @@ export class RetentionService implements OnApplicationBootstrap, BeforeApplicati
     this.report();
   }
 
+  /** Deliveries in `statuses` older than `before`, with what hangs off them, counted per table. */
+  private purgeDeliveries(statuses: readonly DeliveryStatus[], before: number): Promise<number> {
+    return this.drain(async () => {
+      const purged = await this.deliveries.purgeBatch(statuses, before, PURGE_BATCH);
+      this.metrics.retentionDeleted.inc({ table: 'webhook_deliveries' }, purged.deliveries);
+      this.metrics.retentionDeleted.inc({ table: 'callback_attempts' }, purged.callbackAttempts);
+      this.metrics.retentionDeleted.inc({ table: 'admin_audit' }, purged.auditEntries);
+      return purged.deliveries;
+    });
+  }
+
   /** Batches until one comes back short (caught up) or shutdown begins; how many rows the batches deleted. */
-  private async drain(batch: () => Promise<Purged | number>): Promise<number> {
+  private async drain(batch: () => Promise<number>): Promise<number> {
     let total = 0;
     while (!this.stopping) {
-      const purged = await batch();
-      const deleted = typeof purged === 'number' ? purged : purged.deliveries;
-      if (typeof purged !== 'number') this.count(purged);
+      const deleted = await batch();
       total += deleted;
       if (deleted < PURGE_BATCH) break;
       await sleep(PAUSE_MS);
     }
     return total;
-  }
-
-  private count(purged: Purged): void {
-    this.metrics.retentionDeleted.inc({ table: 'webhook_deliveries' }, purged.deliveries);
-    this.metrics.retentionDeleted.inc({ table: 'callback_attempts' }, purged.callbackAttempts);
-    this.metrics.retentionDeleted.inc({ table: 'admin_audit' }, purged.auditEntries);
   }
 
   /** Free pages beyond a tenth of the file go back to the file system, a step at a time. */
