@@ -70,6 +70,21 @@ function payload(sinkUrl, n) {
   return { channelId, body, signature: createHmac('sha256', SECRET).update(body).digest('hex') };
 }
 
+/** POSTs a signed delivery (from payload()) over `agent`; resolves with the HTTP status, or 0 on a socket error. */
+function postWebhook(agent, port, p) {
+  return new Promise((resolve) => {
+    const request = http.request(
+      { agent, host: '127.0.0.1', port, method: 'POST', path: '/webhooks/modelriver', headers: { 'content-type': 'application/json', 'mr-signature': p.signature } },
+      (response) => {
+        response.resume();
+        response.on('end', () => resolve(response.statusCode));
+      },
+    );
+    request.on('error', () => resolve(0));
+    request.end(p.body);
+  });
+}
+
 async function waitUp(port) {
   for (let i = 0; i < 200; i++) {
     try {
@@ -192,4 +207,4 @@ class CpuMeter {
   }
 }
 
-module.exports = { APP_ENV, CpuMeter, SECRET, cpuMs, freePort, numberOption, option, payload, pct, pidsOf, scaleBackends, sleep, startSink, waitUp };
+module.exports = { APP_ENV, CpuMeter, SECRET, cpuMs, freePort, numberOption, option, payload, pct, pidsOf, postWebhook, scaleBackends, sleep, startSink, waitUp };

@@ -14,9 +14,10 @@ const { fork, spawn } = require('node:child_process');
 const { mkdtempSync, readFileSync, rmSync } = require('node:fs');
 const { tmpdir } = require('node:os');
 const { join } = require('node:path');
-const { clearInterval, setInterval } = require('node:timers');
+const { performance } = require('node:perf_hooks');
 const { io } = require('socket.io-client');
-const { SECRET, freePort, numberOption: arg, payload, pct, sleep, startSink } = require('./common');
+const { SECRET, freePort, numberOption: arg, payload, pct, postWebhook, sleep, startSink } = require('./common');
+const { pace } = require('./pace');
 
 const CLIENTS = arg('clients', 1000);
 const CHANNELS = arg('channels', 200);
@@ -199,43 +200,37 @@ function startWebhooks(port, sink, rate) {
   const statuses = new Map();
   const latencies = [];
   const channels = [];
-  const started = Date.now();
-  let sent = 0;
-  const send = () => {
-    const p = payload(sink.url, sent++);
-    channels.push(p.channelId);
-    const due = Date.now();
-    const request = http.request(
-      { agent, host: '127.0.0.1', port, method: 'POST', path: '/webhooks/modelriver', headers: { 'content-type': 'application/json', 'mr-signature': p.signature } },
-      (response) => {
-        response.resume();
-        response.on('end', () => {
-          latencies.push(Date.now() - due);
-          statuses.set(response.statusCode, (statuses.get(response.statusCode) ?? 0) + 1);
-        });
-      },
-    );
-    request.on('error', () => statuses.set('error', (statuses.get('error') ?? 0) + 1));
-    request.end(p.body);
-  };
-  const timer = setInterval(() => {
-    const due = Math.floor(((Date.now() - started) / 1000) * rate);
-    while (sent < due) send();
-  }, 5);
+  const started = performance.now();
+  const stopped = { aborted: false };
+  const sending = pace(
+    rate,
+    Infinity,
+    (due) => {
+      const p = payload(sink.url, channels.length);
+      channels.push(p.channelId);
+      void postWebhook(agent, port, p).then((status) => {
+        latencies.push(performance.now() - due);
+        const key = status || 'error';
+        statuses.set(key, (statuses.get(key) ?? 0) + 1);
+      });
+    },
+    stopped,
+  );
   return {
     async stop() {
-      clearInterval(timer);
-      const seconds = (Date.now() - started) / 1000;
+      stopped.aborted = true;
+      await sending;
+      const seconds = (performance.now() - started) / 1000;
       const deadline = Date.now() + 30_000;
       while (Date.now() < deadline && channels.some((c) => !sink.received.has(c))) await sleep(50);
       agent.destroy();
       return {
         rate,
         seconds: +seconds.toFixed(1),
-        sent,
+        sent: channels.length,
         answers: Object.fromEntries(statuses),
         called_back: channels.filter((c) => sink.received.has(c)).length,
-        intake_ms: { p50: pct(latencies, 50), p99: pct(latencies, 99) },
+        intake_ms: { p50: Math.round(pct(latencies, 50)), p99: Math.round(pct(latencies, 99)) },
       };
     },
   };

@@ -12,7 +12,7 @@ const { join } = require('node:path');
 const { performance } = require('node:perf_hooks');
 const { clearInterval, setInterval } = require('node:timers');
 const { Worker } = require('node:worker_threads');
-const { APP_ENV, freePort, option: arg, payload, pct, sleep, startSink, waitUp } = require('./common');
+const { APP_ENV, freePort, option: arg, payload, pct, postWebhook, sleep, startSink, waitUp } = require('./common');
 const { pace } = require('./pace');
 
 const RATE = Number(arg('rate', 200));
@@ -66,20 +66,6 @@ function startSampler(file) {
   };
 }
 
-function post(port, p) {
-  return new Promise((resolve) => {
-    const request = http.request(
-      { host: '127.0.0.1', port, path: '/webhooks/modelriver', method: 'POST', agent, headers: { 'content-type': 'application/json', 'mr-signature': p.signature } },
-      (response) => {
-        response.resume();
-        response.on('end', () => resolve(response.statusCode));
-      },
-    );
-    request.on('error', () => resolve(0));
-    request.end(p.body);
-  });
-}
-
 /** The retention counter from /metrics, read once at the end (a scrape also counts rows: not during the run). */
 async function deletedTotal(port) {
   const text = await new Promise((resolve, reject) =>
@@ -131,7 +117,7 @@ async function soak(retention, sink) {
     let n = 0;
     await pace(RATE, RATE * DURATION_S, (due) => {
       const bucket = current;
-      void post(port, payload(sink.url, n++)).then((status) => {
+      void postWebhook(agent, port, payload(sink.url, n++)).then((status) => {
         bucket.latencies.push(performance.now() - due);
         bucket.statuses.set(status, (bucket.statuses.get(status) ?? 0) + 1);
         if (status === 200) bucket.accepted++;
