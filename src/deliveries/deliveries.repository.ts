@@ -2,9 +2,30 @@ import { Injectable } from '@nestjs/common';
 import { Insertable } from 'kysely';
 import { InjectBackgroundDatabase, InjectDatabase } from '../database/database.module';
 import { AdminAuditTable, DeliveryRow, DeliveryStatus, Db, WebhookDeliveriesTable } from '../database/database.types';
+import { PreparedQuery } from '../database/prepared-query';
 import { newRowId } from '../database/row-id';
 
-export type NewDelivery = Insertable<WebhookDeliveriesTable>;
+/** What intake writes: every column of a new delivery that is not left NULL until it is processed. */
+const INTAKE_COLUMNS = [
+  'id',
+  'dedupe_key',
+  'channel_id',
+  'type',
+  'event',
+  'status',
+  'attempts',
+  'next_run_at',
+  'payload',
+  'signature_scheme',
+  'signature_secret_index',
+  'validation_errors',
+  'created_at',
+  'updated_at',
+] as const;
+
+export type NewDelivery = Pick<WebhookDeliveriesTable, Exclude<(typeof INTAKE_COLUMNS)[number], 'validation_errors'>> & {
+  validation_errors?: string | null;
+};
 
 /** delivered: result callback accepted · error_sent / error_failed: the error callback's fate · refused: URL policy · not_required: no callback in this workflow */
 export type CallbackStatus = 'delivered' | 'error_sent' | 'error_failed' | 'refused' | 'not_required';
@@ -42,10 +63,21 @@ export type DeliverySummary = Pick<
  */
 @Injectable()
 export class DeliveriesRepository {
+  /** Intake's insert, the one statement every webhook runs: compiled once (see PreparedQuery). */
+  private readonly insertNew: PreparedQuery<Required<NewDelivery>, Pick<DeliveryRow, 'id' | 'status'>>;
+
   constructor(
     @InjectDatabase() private readonly db: Db,
     @InjectBackgroundDatabase() private readonly background: Db,
-  ) {}
+  ) {
+    this.insertNew = new PreparedQuery(background, INTAKE_COLUMNS, (slot) =>
+      background
+        .insertInto('webhook_deliveries')
+        .values(Object.fromEntries(INTAKE_COLUMNS.map((column) => [column, slot(column)])) as Required<NewDelivery>)
+        .onConflict((oc) => oc.column('dedupe_key').doNothing())
+        .returning(['id', 'status']),
+    );
+  }
 
   /**
    * Atomic insert-if-absent on the unique dedupe key: concurrent duplicates (even from several instances)
@@ -53,12 +85,7 @@ export class DeliveriesRepository {
    * for durability itself (WriteBarrier.synced) before it answers anyone.
    */
   async insertIfAbsent(row: NewDelivery): Promise<{ id: string; inserted: boolean; status: DeliveryStatus }> {
-    const inserted = await this.background
-      .insertInto('webhook_deliveries')
-      .values(row)
-      .onConflict((oc) => oc.column('dedupe_key').doNothing())
-      .returning(['id', 'status'])
-      .executeTakeFirst();
+    const [inserted] = (await this.insertNew.execute({ ...row, validation_errors: row.validation_errors ?? null })).rows;
     if (inserted) return { ...inserted, inserted: true };
     const existing = await this.background
       .selectFrom('webhook_deliveries')

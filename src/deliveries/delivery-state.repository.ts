@@ -5,6 +5,7 @@ import { JsonObject } from '../common/json';
 import { DatabaseHandles } from '../database/database.factory';
 import { DATABASE_HANDLES } from '../database/database.module';
 import { Database, DeliveryRow, Db } from '../database/database.types';
+import { PreparedQuery } from '../database/prepared-query';
 import { AttemptRecord, attemptRow } from './callback-attempts.repository';
 import { CallbackStatus, UNFINISHED_STATUSES } from './deliveries.repository';
 
@@ -31,6 +32,10 @@ type Finish = {
   callback_status?: CallbackStatus;
 };
 
+type Completion = { id: string; lease_token: string; completed_at: number; updated_at: number; result: string; callback_status: CallbackStatus };
+type Attempt = ReturnType<typeof attemptRow>;
+const ATTEMPT_COLUMNS = ['id', 'delivery_id', 'kind', 'attempt', 'status_code', 'duration_ms', 'outcome', 'error', 'created_at'] as const satisfies readonly (keyof Attempt)[];
+
 /**
  * A delivery's run state: the transitions the queue drivers make (claim → completed | retrying | dead, or
  * released on shutdown). Every write after a claim is fenced by the claim's token, so a worker whose run was
@@ -45,10 +50,37 @@ type Finish = {
 export class DeliveryStateRepository {
   private readonly db: Db;
   private readonly postgres: boolean;
+  /**
+   * SQLite: a run's usual end (a fresh result, its callback status, the delivered attempt), compiled once: the
+   * two statements every delivery runs at its end (see PreparedQuery). PostgreSQL writes both in one statement.
+   */
+  private readonly prepared?: { completion: PreparedQuery<Completion>; attempt: PreparedQuery<Attempt> };
 
   constructor(@Inject(DATABASE_HANDLES) handles: DatabaseHandles) {
-    this.db = handles.background;
+    const db = handles.background;
+    this.db = db;
     this.postgres = handles.dialect === 'postgres';
+    if (this.postgres) return;
+    this.prepared = {
+      completion: new PreparedQuery(db, ['completed_at', 'updated_at', 'result', 'callback_status', 'id', 'lease_token'], (slot) =>
+        db
+          .updateTable('webhook_deliveries')
+          .set({
+            status: 'completed',
+            completed_at: slot('completed_at'),
+            updated_at: slot('updated_at'),
+            result: slot('result'),
+            callback_status: slot('callback_status'),
+            lease_until: null,
+            lease_token: null,
+          })
+          .where('id', '=', slot('id'))
+          .where('lease_token', '=', slot('lease_token')),
+      ),
+      attempt: new PreparedQuery(db, ATTEMPT_COLUMNS, (slot) =>
+        db.insertInto('callback_attempts').values(Object.fromEntries(ATTEMPT_COLUMNS.map((column) => [column, slot(column)])) as Attempt),
+      ),
+    };
   }
 
   /**
@@ -134,6 +166,19 @@ export class DeliveryStateRepository {
     now: number,
     left: { result?: JsonObject; callbackStatus?: CallbackStatus; attempt?: AttemptRecord } = {},
   ): Promise<void> {
+    if (this.prepared && left.result !== undefined && left.callbackStatus !== undefined) {
+      const { completion, attempt } = this.prepared;
+      const completed = completion.execute({
+        id: claim.deliveryId,
+        lease_token: claim.leaseToken,
+        completed_at: now,
+        updated_at: now,
+        result: JSON.stringify(left.result),
+        callback_status: left.callbackStatus,
+      });
+      await Promise.all([completed, left.attempt && attempt.execute(attemptRow(claim.deliveryId, left.attempt))]);
+      return;
+    }
     const completion = this.finishing(claim, {
       status: 'completed',
       completed_at: now,
