@@ -70,7 +70,7 @@ function payload(sinkUrl, n) {
   return { channelId, body, signature: createHmac('sha256', SECRET).update(body).digest('hex') };
 }
 
-/** POSTs a signed delivery (from payload()) over `agent`; resolves with the HTTP status, or 0 on a socket error. */
+/** POSTs a signed delivery (from payload()) over `agent`; resolves with the HTTP status, or the socket error's code. */
 function postWebhook(agent, port, p) {
   return new Promise((resolve) => {
     const request = http.request(
@@ -80,7 +80,7 @@ function postWebhook(agent, port, p) {
         response.on('end', () => resolve(response.statusCode));
       },
     );
-    request.on('error', () => resolve(0));
+    request.on('error', (error) => resolve(`error ${error.code ?? error.message}`));
     request.end(p.body);
   });
 }

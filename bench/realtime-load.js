@@ -210,8 +210,7 @@ function startWebhooks(port, sink, rate) {
       channels.push(p.channelId);
       void postWebhook(agent, port, p).then((status) => {
         latencies.push(performance.now() - due);
-        const key = status || 'error';
-        statuses.set(key, (statuses.get(key) ?? 0) + 1);
+        statuses.set(status, (statuses.get(status) ?? 0) + 1);
       });
     },
     stopped,
