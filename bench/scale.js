@@ -21,6 +21,8 @@ const RATE = arg('rate', 150);
 const DURATION = arg('duration', 10);
 const BURST = arg('burst', 10);
 const CONNECTIONS = arg('connections', 64);
+// --prof: write a V8 CPU profile of each instance to bench/results/ (as bench/pipeline.js does).
+const PROFILE = process.argv.includes('--prof');
 const IDLE_S = 3;
 const ROOT = join(__dirname, '..');
 
@@ -102,6 +104,16 @@ async function burst(ports, sink, duration) {
   return { answers, endedAt: Date.now() };
 }
 
+/** SIGTERM, then SIGKILL if it has not exited within 20 s. */
+async function stopGracefully(child) {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  await exited;
+  clearTimeout(timer);
+}
+
 /** Per-delivery CPU of each group: what it spent beyond its idle rate, divided by the deliveries handled. */
 function perDelivery(meters, idle, deliveries) {
   const out = {};
@@ -124,7 +136,7 @@ async function main() {
     const ports = [await freePort(), await freePort()];
     for (const port of ports) {
       apps.push(
-        spawn(process.execPath, ['dist/main.js'], {
+        spawn(process.execPath, [...(PROFILE ? ['--cpu-prof', '--cpu-prof-dir', join(ROOT, 'bench', 'results')] : []), 'dist/main.js'], {
           cwd: ROOT,
           env: { ...process.env, ...APP_ENV, DATABASE_URL: backends.databaseUrl, REDIS_URL: backends.redisUrl, PORT: String(port) },
           stdio: ['ignore', 'ignore', 'inherit'],
@@ -197,7 +209,8 @@ async function main() {
     console.log(`results: ${file}`);
     return result;
   } finally {
-    for (const app of apps) app.kill('SIGKILL');
+    // A profiled instance must stop on its own to write its profile; otherwise nothing is left to wait for.
+    await Promise.all(apps.map((app) => (PROFILE ? stopGracefully(app) : app.kill('SIGKILL'))));
     sink.server.close();
     await backends.drop();
   }
