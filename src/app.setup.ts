@@ -4,12 +4,13 @@ import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { FastifyRequest } from 'fastify';
 import { Logger } from 'nestjs-pino';
+import type { Logger as PinoLogger } from 'pino';
 import { AppModule, AppOptions } from './app.module';
 import { AllExceptionsFilter } from './common/all-exceptions.filter';
 import { LifecycleService } from './common/lifecycle.service';
 import { constantSecurityHeaders } from './common/security-headers';
 import { jsonBodiesOnly, requestValidationPipe } from './common/request-validation';
-import { genRequestId, quietStartup } from './common/logging.module';
+import { APP_PINO, genRequestId, quietStartup, requestLogger } from './common/logging.module';
 import { resolveEnvironment } from './config/config.module';
 import { appConfig, AppConfig, realtimeConfig, RealtimeConfig, redisConfig, RedisConfig, webhookConfig, WebhookConfig } from './config/configuration';
 import { MetricsService } from './metrics/metrics.service';
@@ -19,7 +20,7 @@ import { installWebhookIntakeHooks, isWebhookIntake } from './webhooks/webhook-r
 /** `trustProxy`: TRUST_PROXY (hops or proxy addresses), so request.ip is the real client behind them. */
 export function createFastifyAdapter(trustProxy?: number | string[]): FastifyAdapter {
   return new FastifyAdapter({
-    // pino (nestjs-pino) logs requests; Fastify's own logger stays off.
+    // pino-http logs requests (requestLogger, installed by configureApp); Fastify's own logger stays off.
     genReqId: genRequestId,
     logger: false,
     trustProxy: trustProxy ?? false,
@@ -58,6 +59,12 @@ export async function configureApp(app: NestFastifyApplication): Promise<void> {
   app.useWebSocketAdapter(ioAdapter);
 
   const fastify = app.getHttpAdapter().getInstance();
+  // One line per request as it ends (see requestLogger); the first hook, so early refusals are logged too.
+  const logRequest = requestLogger(app.get<PinoLogger>(APP_PINO));
+  fastify.addHook('onRequest', (request, reply, done) => {
+    logRequest(request.raw, reply.raw);
+    done();
+  });
   // Webhook intakes keep their bytes unparsed until the signature is checked; every other JSON route
   // gets Fastify's parser, which rejects prototype-poisoning keys.
   const defaultJson = fastify.getDefaultJsonParser('error', 'error');

@@ -1,4 +1,3 @@
-import { AsyncResource } from 'node:async_hooks';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { settledWithin } from '../common/settled-within';
 import { queueConfig, QueueConfig } from '../config/configuration';
@@ -42,11 +41,6 @@ export class EmbeddedJobQueue implements JobQueue {
   private readonly draining = new AbortController();
   private readonly policy: OutcomePolicy;
   private stopped?: Promise<void>;
-  /**
-   * The context the worker runs in, taken at boot: an enqueue inside a webhook request must not make the jobs
-   * it wakes part of that request (their log lines would carry its request id).
-   */
-  private readonly root = new AsyncResource('EmbeddedJobQueue');
 
   constructor(
     private readonly store: DeliveryStateRepository,
@@ -119,7 +113,7 @@ export class EmbeddedJobQueue implements JobQueue {
       return;
     }
     this.pumping = true;
-    this.pumped = this.root.runInAsyncScope(() => new Promise((resolve) => setImmediate(resolve)).then(() => this.pump()));
+    this.pumped = new Promise((resolve) => setImmediate(resolve)).then(() => this.pump());
   }
 
   /** Claims while there are free slots and maybe runnable rows, then arms the timer. */
