@@ -13,13 +13,20 @@ export const MAX_DEPTH = 64;
 /** Iterative, so hostile nesting cannot overflow the stack; stops counting once past `limit`. */
 export function nestingDepth(value: unknown, limit: number): number {
   let deepest = 0;
-  const stack: [unknown, number][] = [[value, 1]];
-  while (stack.length > 0) {
-    const [current, depth] = stack.pop()!;
+  // Two parallel stacks rather than one of [value, depth] pairs: this runs on every webhook.
+  const values: unknown[] = [value];
+  const depths: number[] = [1];
+  while (values.length > 0) {
+    const current = values.pop();
+    const depth = depths.pop()!;
     if (typeof current !== 'object' || current === null) continue;
-    deepest = Math.max(deepest, depth);
+    if (depth > deepest) deepest = depth;
     if (deepest > limit) return deepest;
-    for (const child of Object.values(current)) stack.push([child, depth + 1]);
+    for (const child of Object.values(current)) {
+      if (typeof child !== 'object' || child === null) continue;
+      values.push(child);
+      depths.push(depth + 1);
+    }
   }
   return deepest;
 }
@@ -82,11 +89,22 @@ const BY_TYPE: Record<string, Record<string, Field>> = {
   },
 };
 
-const at = (payload: JsonObject, path: string): unknown => {
-  const [head, tail] = path.split('.', 2);
-  const value = payload[head];
-  return tail === undefined ? value : isJsonObject(value) ? value[tail] : undefined;
-};
+/** A field's rule with its path split once: `[parent, child]` for a nested field. */
+interface CompiledField extends Field {
+  path: string;
+  parent: string;
+  child?: string;
+}
+
+const compile = (fields: Record<string, Field>): CompiledField[] =>
+  Object.entries(fields).map(([path, field]) => {
+    const [parent, child] = path.split('.', 2);
+    return { ...field, path, parent, child };
+  });
+
+/** The rules for each known type (and for any other type: the base rules alone), worked out once. */
+const BASE_FIELDS = compile(BASE);
+const FIELDS_BY_TYPE = new Map(Object.entries(BY_TYPE).map(([type, fields]) => [type, compile({ ...BASE, ...fields })]));
 
 /**
  * Validates a normalised payload by the rules for its type: one clear reason per field (`type is required`,
@@ -97,17 +115,20 @@ export function validateWebhookPayload(payload: unknown, acceptedTypes?: readonl
   if (!isJsonObject(payload)) return { ok: false, errors: ['payload must be a JSON object'] };
   if (nestingDepth(payload, MAX_DEPTH) > MAX_DEPTH) return { ok: false, errors: [`payload nests deeper than ${MAX_DEPTH} levels`] };
   const errors: string[] = [];
-  const fields = { ...BASE, ...(typeof payload.type === 'string' ? BY_TYPE[payload.type] : undefined) };
-  for (const [path, field] of Object.entries(fields)) {
-    // A nested field is checked only when its parent is an object (the parent reports otherwise).
-    if (path.includes('.') && !isJsonObject(payload[path.split('.')[0]])) continue;
-    const value = at(payload, path);
+  const fields = (typeof payload.type === 'string' ? FIELDS_BY_TYPE.get(payload.type) : undefined) ?? BASE_FIELDS;
+  for (const field of fields) {
+    let value = payload[field.parent];
+    if (field.child !== undefined) {
+      // A nested field is checked only when its parent is an object (the parent reports otherwise).
+      if (!isJsonObject(value)) continue;
+      value = value[field.child];
+    }
     if (value === undefined || value === null) {
-      if (field.required) errors.push(`${path} is required`);
+      if (field.required) errors.push(`${field.path} is required`);
       continue;
     }
     const problem = field.rule(value);
-    if (problem) errors.push(`${path} ${problem}`);
+    if (problem) errors.push(`${field.path} ${problem}`);
   }
   if (errors.length === 0 && acceptedTypes && !acceptedTypes.includes(payload.type as string)) {
     errors.push(`type ${String(payload.type)} is not accepted (WEBHOOK_EVENT_TYPES)`);

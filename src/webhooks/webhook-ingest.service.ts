@@ -40,9 +40,10 @@ export class WebhookIngestService {
 
   async ingest(rawBody: Buffer, signature: SignatureMatch): Promise<WebhookAnswer> {
     this.metrics.signatureSchemes.inc({ scheme: signature.scheme });
+    const text = rawBody.toString('utf8');
     let payload: unknown;
     try {
-      payload = parseDeliveryPayload(rawBody.toString('utf8'));
+      payload = parseDeliveryPayload(text);
     } catch (error) {
       this.metrics.rejected('json');
       throw error;
@@ -51,7 +52,7 @@ export class WebhookIngestService {
     const now = Date.now();
     const row = {
       id: newRowId(now),
-      payload: rawBody.toString('utf8'),
+      payload: text,
       signature_scheme: signature.scheme,
       signature_secret_index: signature.secretIndex,
       attempts: 0,
