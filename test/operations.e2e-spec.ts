@@ -294,6 +294,10 @@ describe('GET /metrics', () => {
       expect(commits).toBeGreaterThan(0);
       expect(delta('modelriver_sqlite_committed_writes_total')).toBeGreaterThanOrEqual(commits);
       expect(after).toContain('modelriver_sqlite_wal_syncs_total 0');
+      // The log reaches the file through the checkpoint thread, which has not failed.
+      const copied = async () => value(await scrape(), 'modelriver_sqlite_checkpoint_pages_total');
+      await waitFor('a background checkpoint', async () => ((await copied()) > 0 ? true : undefined));
+      expect(value(after, 'modelriver_sqlite_checkpoint_failures_total')).toBe(0);
     } finally {
       await app.close();
       await sink.close();

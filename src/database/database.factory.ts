@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { Logger } from '@nestjs/common';
 import SqliteDatabase from 'better-sqlite3';
 import { CompiledQuery, Kysely, Migrator, PostgresDialect, QueryResult } from 'kysely';
 import { Pool, types } from 'pg';
@@ -8,6 +9,7 @@ import { lockDatabaseFile } from './database-lock';
 import { Database, Db } from './database.types';
 import { GroupCommitSqliteDialect, GroupCommitSqliteDriver, GroupCommitStats } from './group-commit-sqlite.driver';
 import { migrationProvider } from './migrations/migrations';
+import { CheckpointStats, WalCheckpointer } from './wal-checkpointer';
 import { NO_BARRIER, WriteBarrier } from './write-barrier';
 
 export function sqlitePath(url: string): string {
@@ -28,6 +30,8 @@ export interface DatabaseHandles {
   barrier: WriteBarrier;
   /** SQLite's group-commit counters (PostgreSQL's server groups commits itself: none). */
   commitStats?: GroupCommitStats;
+  /** SQLite's background checkpoints (WalCheckpointer). */
+  checkpointStats?: CheckpointStats;
   /**
    * SQLite only: runs compiled statements back to back inside the open group commit, all or nothing, without
    * taking the connection from anyone (GroupCommitSqliteDriver.executeTogether).
@@ -36,6 +40,9 @@ export interface DatabaseHandles {
   /** Closes the database (and gives up the SQLite file's lock). */
   close(): Promise<void>;
 }
+
+/** How often the checkpoint thread copies the log into the file: at full intake, a few MB each time. */
+const CHECKPOINT_INTERVAL_MS = 200;
 
 function openSqlite(config: DatabaseConfig): DatabaseHandles {
   const file = sqlitePath(config.url);
@@ -65,18 +72,31 @@ function openSqlite(config: DatabaseConfig): DatabaseHandles {
   // holds. 64 MB of cache and the file memory-mapped keep lookups in memory.
   sqlite.pragma('cache_size = -65536');
   sqlite.pragma('mmap_size = 268435456');
+  // The log is copied into the file by a thread of its own (WalCheckpointer), not inside a COMMIT on the event loop.
+  // The connection's own checkpoint stays as the safety net, far off: once the log holds 64 MiB (16384 pages).
+  sqlite.pragma('wal_autocheckpoint = 16384');
+  const logger = new Logger('Database');
+  const checkpointer = new WalCheckpointer(file, {
+    intervalMs: CHECKPOINT_INTERVAL_MS,
+    busyTimeoutMs: config.busyTimeoutMs,
+    onHealthChange: (healthy, error) =>
+      healthy
+        ? logger.log('background checkpoints work again')
+        : logger.warn(`background checkpoint failed (${error}); the log is copied by commits once it holds 64 MiB`),
+  });
   const driver = new GroupCommitSqliteDriver(sqlite, { durableFile: config.sqliteSynchronous === 'FULL' ? file : undefined });
   const db = new Kysely<Database>({ dialect: new GroupCommitSqliteDialect(driver) });
   const background = new Kysely<Database>({ dialect: new GroupCommitSqliteDialect(driver, driver.background) });
   let closed: Promise<void> | undefined;
-  const close = () =>
-    (closed ??= db.destroy().finally(() => lock.release()));
+  // The checkpoint thread's connection closes first: the last connection to close checkpoints the log and removes it.
+  const close = () => (closed ??= checkpointer.stop().then(() => db.destroy()).finally(() => lock.release()));
   return {
     dialect: 'sqlite',
     db,
     background,
     barrier: driver,
     commitStats: driver.stats,
+    checkpointStats: checkpointer.stats,
     executeTogether: (queries) => driver.executeTogether(queries),
     close,
   };

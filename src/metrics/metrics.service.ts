@@ -83,7 +83,7 @@ export class MetricsService {
     registers: [this.registry],
   });
 
-  constructor(@Inject(DATABASE_HANDLES) { commitStats: commits }: DatabaseHandles, deliveries: DeliveriesRepository) {
+  constructor(@Inject(DATABASE_HANDLES) { commitStats: commits, checkpointStats: checkpoints }: DatabaseHandles, deliveries: DeliveriesRepository) {
     collectDefaultMetrics({ register: this.registry });
     // prom-client collects each metric as it serializes it, in registration order: the one query that feeds
     // all three database gauges hangs on the first of them, so none is ever a scrape behind.
@@ -126,6 +126,14 @@ export class MetricsService {
         ['modelriver_sqlite_commit_seconds_total', 'Time the event loop spent in SQLite COMMIT', () => commits.commitSeconds],
         ['modelriver_sqlite_wal_syncs_total', 'fsyncs of the SQLite write-ahead log, off the event loop (SQLITE_SYNCHRONOUS=FULL)', () => commits.syncs],
         ['modelriver_sqlite_wal_sync_seconds_total', 'Time those fsyncs took (the event loop went on meanwhile)', () => commits.syncSeconds],
+        ...(checkpoints
+          ? ([
+              ['modelriver_sqlite_checkpoints_total', 'Checkpoints (log copied into the database file) run by the background thread', () => checkpoints.checkpoints],
+              ['modelriver_sqlite_checkpoint_pages_total', 'Log pages those checkpoints copied', () => checkpoints.pages],
+              ['modelriver_sqlite_checkpoint_seconds_total', 'Time those checkpoints took, off the event loop', () => checkpoints.seconds],
+              ['modelriver_sqlite_checkpoint_failures_total', 'Background checkpoints that failed (commits copy the log past 64 MiB meanwhile)', () => checkpoints.failures],
+            ] satisfies Array<[string, string, () => number]>)
+          : []),
       ];
       for (const [name, help, read] of counters) {
         new Counter({
