@@ -20,7 +20,7 @@ import { installWebhookIntakeHooks, isWebhookIntake } from './webhooks/webhook-r
 /** `trustProxy`: TRUST_PROXY (hops or proxy addresses), so request.ip is the real client behind them. */
 export function createFastifyAdapter(trustProxy?: number | string[]): FastifyAdapter {
   return new FastifyAdapter({
-    // pino-http logs requests (requestLogger, installed by configureApp); Fastify's own logger stays off.
+    // requestLogger (installed by configureApp) logs requests; Fastify's own logger stays off.
     genReqId: genRequestId,
     logger: false,
     trustProxy: trustProxy ?? false,
@@ -59,10 +59,14 @@ export async function configureApp(app: NestFastifyApplication): Promise<void> {
   app.useWebSocketAdapter(ioAdapter);
 
   const fastify = app.getHttpAdapter().getInstance();
-  // One line per request as it ends (see requestLogger); the first hook, so early refusals are logged too.
+  // One line per request as it ends (see requestLogger), early refusals and 404s included.
   const logRequest = requestLogger(app.get<PinoLogger>(APP_PINO));
-  fastify.addHook('onRequest', (request, reply, done) => {
-    logRequest(request.raw, reply.raw);
+  fastify.addHook('onResponse', (request, reply, done) => {
+    logRequest({ id: String(request.id), method: request.method, url: request.url, statusCode: reply.statusCode, responseTime: reply.elapsedTime });
+    done();
+  });
+  fastify.addHook('onRequestAbort', (request, done) => {
+    logRequest({ id: String(request.id), method: request.method, url: request.url, statusCode: 'aborted' });
     done();
   });
   // Webhook intakes keep their bytes unparsed until the signature is checked; every other JSON route

@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { IncomingMessage, ServerResponse } from 'node:http';
+import { IncomingMessage } from 'node:http';
 import { LoggerService, Module } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import pino from 'pino';
-import { HttpLogger, pinoHttp } from 'pino-http';
 import { appConfig, AppConfig } from '../config/configuration';
 
 /** Where Fastify's genReqId leaves the id, so the access log and error bodies carry the same one. */
@@ -39,10 +38,8 @@ export function quietStartup(logger: LoggerService): LoggerService {
   };
 }
 
-type Req = IncomingMessage & { id?: string | number | object };
 /** An error reaches a log line as its message only: the exception filter logs a stack where one helps. */
 const errorSerializer = (err: Error) => ({ type: err.name, message: err.message });
-const idOf = (req: Req) => (typeof req.id === 'string' || typeof req.id === 'number' ? req.id : '-');
 
 /** The app's one pino logger (one output stream): request lines, lines of request handlers, the worker, start-up. */
 export const APP_PINO = Symbol('APP_PINO');
@@ -58,30 +55,40 @@ function createAppPino(config: AppConfig): pino.Logger {
   });
 }
 
+/** A request as it ended: answered with `statusCode`, or abandoned by the client before the answer. */
+export interface EndedRequest {
+  id: string;
+  method: string;
+  url: string;
+  statusCode: number | 'aborted';
+  /** Milliseconds from its arrival to the answer. */
+  responseTime?: number;
+}
+
+/** Health and metrics scrapes are frequent and uninteresting. */
+const UNLOGGED = /^\/(health|metrics)/;
+
 /**
- * The request logger: one line per request as it ends, with method, path, status, duration and request id, and no
- * header, body, secret or token ever (bodies are never logged; headers are not serialised at all). Run by a Fastify
- * hook (configureApp), on the app's pino logger.
+ * The request log: one line per request as it ends, with method, path, status, duration and request id (`reqId`,
+ * and `req`, `res`, `responseTime` in JSON), and no header, body, secret or token ever. An error of ours (500) is
+ * an error; an upstream's (502/503/504) a warning; a caller's (4xx) is not. Run from Fastify's onResponse hook
+ * (configureApp): nothing is built for a request whose line the level drops, where pino-http made two child
+ * loggers per request whatever the level.
  */
-export function requestLogger(logger: pino.Logger): HttpLogger {
-  return pinoHttp({
-    logger,
-    genReqId: (request: IncomingMessage) => (request as WithRequestId)[REQUEST_ID] ?? genRequestId(request),
-    quietReqLogger: true,
-    serializers: {
-      req: (req: Req) => ({ id: req.id, method: req.method, url: req.url }),
-      res: (res: ServerResponse) => ({ statusCode: res.statusCode }),
-      err: errorSerializer,
-    },
-    customSuccessMessage: (req: Req, res: ServerResponse, responseTime: number) =>
-      `${req.method} ${req.url} ${res.statusCode} ${Math.round(responseTime)} ms (request ${idOf(req)})`,
-    customErrorMessage: (req: Req, res: ServerResponse) => `${req.method} ${req.url} ${res.statusCode} (request ${idOf(req)})`,
-    // Health and metrics scrapes are frequent and uninteresting.
-    autoLogging: { ignore: (request: IncomingMessage) => /^\/(health|metrics)/.test(request.url ?? '') },
-    // An error of ours is an error; an upstream's (502/503/504) or a caller's (4xx) is not.
-    customLogLevel: (_req: IncomingMessage, res: ServerResponse, error?: Error) =>
-      res.statusCode === 500 || (error && res.statusCode < 400) ? 'error' : res.statusCode >= 500 ? 'warn' : 'info',
-  });
+export function requestLogger(logger: pino.Logger): (request: EndedRequest) => void {
+  return ({ id, method, url, statusCode, responseTime }) => {
+    if (UNLOGGED.test(url)) return;
+    const level = statusCode === 500 ? 'error' : typeof statusCode === 'number' && statusCode >= 500 ? 'warn' : 'info';
+    if (!logger.isLevelEnabled(level)) return;
+    if (statusCode === 'aborted') {
+      logger.info({ reqId: id, req: { id, method, url } }, `${method} ${url} abandoned by the client before the answer (request ${id})`);
+      return;
+    }
+    const ms = Math.round(responseTime ?? 0);
+    const fields = { reqId: id, req: { id, method, url }, res: { statusCode }, responseTime: ms };
+    if (statusCode >= 500) logger[level]({ ...fields, err: new Error(`failed with status code ${statusCode}`) }, `${method} ${url} ${statusCode} (request ${id})`);
+    else logger[level](fields, `${method} ${url} ${statusCode} ${ms} ms (request ${id})`);
+  };
 }
 
 @Module({
