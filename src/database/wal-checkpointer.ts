@@ -24,22 +24,43 @@ export interface WalCheckpointerOptions {
  * copying it and the database file after, so the log is never reused before what it held is on disk.
  */
 const THREAD = `
+const { closeSync, openSync, readSync } = require('node:fs');
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
 const db = new Database(workerData.file, { timeout: workerData.busyTimeoutMs });
+// SQLite reports the frames copied so far from the current log. The writer starts the log over once all are copied,
+// with new salts in its header: that tells a new log from the same one.
+const header = Buffer.alloc(8);
+let walFd;
+const salts = () => {
+  try {
+    walFd ??= openSync(workerData.file + '-wal', 'r');
+    return readSync(walFd, header, 0, 8, 16) === 8 ? header.toString('hex') : undefined;
+  } catch {
+    return undefined;
+  }
+};
+let last = { salts: undefined, checkpointed: 0 };
+let failing = false;
 const tick = () => {
   const started = performance.now();
   try {
+    const current = salts();
     const [result] = db.pragma('wal_checkpoint(PASSIVE)');
-    if (result.log > 0) parentPort.postMessage({ pages: result.checkpointed, seconds: (performance.now() - started) / 1000 });
-    else parentPort.postMessage({ pages: 0, seconds: 0 });
+    const pages = result.checkpointed - (current !== undefined && current === last.salts ? last.checkpointed : 0);
+    last = { salts: current, checkpointed: result.checkpointed };
+    // Nothing new sends nothing: an idle database does not wake the main thread five times a second.
+    if (pages > 0 || failing) parentPort.postMessage({ pages: Math.max(0, pages), seconds: (performance.now() - started) / 1000 });
+    failing = false;
   } catch (error) {
+    failing = true;
     parentPort.postMessage({ error: String(error && error.message || error) });
   }
 };
 const timer = setInterval(tick, workerData.intervalMs);
 parentPort.on('message', () => {
   clearInterval(timer);
+  if (walFd !== undefined) closeSync(walFd);
   db.close();
   parentPort.close();
 });
