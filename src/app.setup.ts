@@ -59,14 +59,19 @@ export async function configureApp(app: NestFastifyApplication): Promise<void> {
   app.useWebSocketAdapter(ioAdapter);
 
   const fastify = app.getHttpAdapter().getInstance();
-  // One line per request as it ends (see requestLogger), early refusals and 404s included.
+  // One line per request as its response closes (see requestLogger), early refusals and 404s included: answered if
+  // the response finished, abandoned if the client left first (mid-body, or while we worked on the answer).
   const logRequest = requestLogger(app.get<PinoLogger>(APP_PINO));
-  fastify.addHook('onResponse', (request, reply, done) => {
-    logRequest({ id: String(request.id), method: request.method, url: request.url, statusCode: reply.statusCode, responseTime: reply.elapsedTime });
-    done();
-  });
-  fastify.addHook('onRequestAbort', (request, done) => {
-    logRequest({ id: String(request.id), method: request.method, url: request.url, statusCode: 'aborted' });
+  fastify.addHook('onRequest', (request, reply, done) => {
+    reply.raw.once('close', () =>
+      logRequest({
+        id: String(request.id),
+        method: request.method,
+        url: request.url,
+        statusCode: reply.raw.writableFinished ? reply.statusCode : 'aborted',
+        responseTime: reply.elapsedTime,
+      }),
+    );
     done();
   });
   // Webhook intakes keep their bytes unparsed until the signature is checked; every other JSON route

@@ -31,6 +31,12 @@ describe('logs', () => {
       await fetch(`${app.url}/ai/generate`, { method: 'POST', headers: { authorization: 'Bearer api-token-secret-value-123456789', 'content-type': 'application/json' }, body: '{}' });
       await fetch(`${app.url}/admin/deliveries`, { headers: { authorization: 'Bearer admin-token-secret-value-123456789' } });
       await fetch(`${app.url}/admin/deliveries`, { headers: { authorization: 'Bearer wrong-admin-token-000000000' } });
+      // A client that leaves halfway through its body still gets its line.
+      const socket = connect(Number(new URL(app.url).port), '127.0.0.1');
+      await new Promise((resolve) => socket.once('connect', resolve));
+      socket.write('POST /webhooks/modelriver HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\nX-Request-Id: trace-abandon\r\n\r\n{"a":');
+      await sleep(100);
+      socket.destroy();
       await sleep(300);
       const output = app.output();
       for (const secret of secrets) expect(output).not.toContain(secret);
@@ -40,6 +46,7 @@ describe('logs', () => {
       expect(output).not.toMatch(/mr-signature|authorization|cookie/i);
       expect(output).toMatch(/"msg":"accepted delivery [0-9a-f-]{36} /);
       expect(output).toContain('"msg":"POST /webhooks/modelriver 200 ');
+      expect(output).toContain('"msg":"POST /webhooks/modelriver abandoned by the client before the answer (request trace-abandon)"');
     } finally {
       await app.kill('SIGTERM');
       rmSync(dir, { recursive: true, force: true });

@@ -71,7 +71,7 @@ const UNLOGGED = /^\/(health|metrics)/;
 /**
  * The request log: one line per request as it ends, with method, path, status, duration and request id (`reqId`,
  * and `req`, `res`, `responseTime` in JSON), and no header, body, secret or token ever. An error of ours (500) is
- * an error; an upstream's (502/503/504) a warning; a caller's (4xx) is not. Run from Fastify's onResponse hook
+ * an error; an upstream's (502/503/504) a warning; a caller's (4xx) is not. Run when a response closes
  * (configureApp): nothing is built for a request whose line the level drops, where pino-http made two child
  * loggers per request whatever the level.
  */
