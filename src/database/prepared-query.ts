@@ -1,5 +1,13 @@
 import { Compilable, CompiledQuery, createQueryId, Kysely, QueryResult } from 'kysely';
 
+/** What `build` receives: `slot(name)` stands for the value named `name`, typed as that value. */
+export type SlotOf<V> = <K extends keyof V & string>(name: K) => V[K];
+
+/** `{ column: slot(column) }` for every column: a row (an insert's values) bound whole at each execution. */
+export function slotsFor<V, K extends keyof V & string>(slot: SlotOf<V>, columns: readonly K[]): Pick<V, K> {
+  return Object.fromEntries(columns.map((column) => [column, slot(column)])) as Pick<V, K>;
+}
+
 /** Stands for a value bound at each execution; Kysely compiles it as an ordinary parameter. */
 class Slot {
   constructor(readonly name: string) {}
@@ -24,13 +32,13 @@ export class PreparedQuery<V extends Record<string, unknown>, R = unknown> {
     private readonly db: Kysely<any>, // eslint-disable-line @typescript-eslint/no-explicit-any -- any database: only its executor is used
     names: ReadonlyArray<keyof V & string>,
     /** `slot(name)` is typed as the value it stands for, so the builder checks it against the column it goes in. */
-    build: (slot: <K extends keyof V & string>(name: K) => V[K]) => Compilable<R>,
+    build: (slot: SlotOf<V>) => Compilable<R>,
   ) {
     const slots = new Map(names.map((name) => [name, new Slot(name)]));
-    const slot = <K extends keyof V & string>(name: K): V[K] => {
+    const slot: SlotOf<V> = (name) => {
       const found = slots.get(name);
       if (!found) throw new Error(`prepared query: no value named ${name}`);
-      return found as unknown as V[K];
+      return found as never;
     };
     const compiled = build(slot).compile();
     this.sql = compiled.sql;

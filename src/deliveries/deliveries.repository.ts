@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { Insertable } from 'kysely';
 import { InjectBackgroundDatabase, InjectDatabase } from '../database/database.module';
 import { AdminAuditTable, DeliveryRow, DeliveryStatus, Db, WebhookDeliveriesTable } from '../database/database.types';
-import { PreparedQuery } from '../database/prepared-query';
+import { PreparedQuery, slotsFor } from '../database/prepared-query';
 import { newRowId } from '../database/row-id';
 
 /** What intake writes: every column of a new delivery that is not left NULL until it is processed. */
@@ -73,7 +73,7 @@ export class DeliveriesRepository {
     this.insertNew = new PreparedQuery(background, INTAKE_COLUMNS, (slot) =>
       background
         .insertInto('webhook_deliveries')
-        .values(Object.fromEntries(INTAKE_COLUMNS.map((column) => [column, slot(column)])) as Required<NewDelivery>)
+        .values(slotsFor(slot, INTAKE_COLUMNS))
         .onConflict((oc) => oc.column('dedupe_key').doNothing())
         .returning(['id', 'status']),
     );

@@ -5,7 +5,7 @@ import { JsonObject } from '../common/json';
 import { DatabaseHandles } from '../database/database.factory';
 import { DATABASE_HANDLES } from '../database/database.module';
 import { Database, DeliveryRow, Db } from '../database/database.types';
-import { PreparedQuery } from '../database/prepared-query';
+import { PreparedQuery, slotsFor } from '../database/prepared-query';
 import { AttemptRecord, attemptRow } from './callback-attempts.repository';
 import { CallbackStatus, UNFINISHED_STATUSES } from './deliveries.repository';
 
@@ -78,7 +78,7 @@ export class DeliveryStateRepository {
           .where('lease_token', '=', slot('lease_token')),
       ),
       attempt: new PreparedQuery(db, ATTEMPT_COLUMNS, (slot) =>
-        db.insertInto('callback_attempts').values(Object.fromEntries(ATTEMPT_COLUMNS.map((column) => [column, slot(column)])) as Attempt),
+        db.insertInto('callback_attempts').values(slotsFor(slot, ATTEMPT_COLUMNS)),
       ),
     };
   }
