@@ -102,6 +102,20 @@ describe('event processors and the callback', () => {
     ]);
   });
 
+
+  it('entities_extracted: lists of every length are stored whole, in order, with and without a type', async () => {
+    // Short lists go through statements compiled once per length, long ones are built each time: both must store
+    // exactly the valid entities, and a second list of the same length must reuse its statement correctly.
+    for (const length of [1, 3, 3, 16, 17, 40]) {
+      const entities = Array.from({ length }, (_, n) => (n % 2 ? { name: `Entity ${n}` } : { name: `Entity ${n}`, type: `kind-${n}` }));
+      const payload = aiGeneratedPayload({ callbackBase: sink.url, event: 'entities_extracted', data: { entities } });
+      const answer = await send(app, payload);
+      expect(await settled(app, answer.delivery_id)).toMatchObject({ status: 'completed', callback_status: 'delivered' });
+      const stored = app.db.prepare('SELECT name, type, position FROM entities WHERE channel_id = ? ORDER BY position').all(payload.channel_id);
+      expect(stored).toEqual(entities.map((entity, position) => ({ name: entity.name, type: entity.type ?? null, position })));
+      expect((sink.for(payload.channel_id as string)[0].body.data as Row).entities_validated).toBe(length);
+    }
+  });
   it('an unknown event passes the AI data through unchanged', async () => {
     const payload = aiGeneratedPayload({ callbackBase: sink.url, event: 'poem_written', data: { poem: 'roses', n: [1, 2] } });
     const answer = await send(app, payload);

@@ -5,7 +5,7 @@ import { JsonObject } from '../common/json';
 import { DatabaseHandles } from '../database/database.factory';
 import { DATABASE_HANDLES } from '../database/database.module';
 import { Database, DeliveryRow, Db } from '../database/database.types';
-import { PreparedQuery, slotsFor } from '../database/prepared-query';
+import { PreparedQuery, SlotOf, slotsFor } from '../database/prepared-query';
 import { AttemptRecord, attemptRow } from './callback-attempts.repository';
 import { CallbackStatus, UNFINISHED_STATUSES } from './deliveries.repository';
 
@@ -35,6 +35,12 @@ type Finish = {
 type Completion = { id: string; lease_token: string; completed_at: number; updated_at: number; result: string; callback_status: CallbackStatus };
 type Attempt = ReturnType<typeof attemptRow>;
 const ATTEMPT_COLUMNS = ['id', 'delivery_id', 'kind', 'attempt', 'status_code', 'duration_ms', 'outcome', 'error', 'created_at'] as const satisfies readonly (keyof Attempt)[];
+const ATTEMPT_VALUES = ATTEMPT_COLUMNS.filter((column) => column !== 'id');
+/** The one-statement completion (PostgreSQL): `id` is the delivery's there, so the attempt's own id is `attempt_id`. */
+type CompletionWithAttempt = Completion & Omit<Attempt, 'id'> & { attempt_id: string };
+/** A claim's values; a batch claim (embedded) also says how many rows, and due (or expired) before when. */
+type Claim = { id: string; lease_token: string; updated_at: number };
+type BatchClaim = { lease_token: string; lease_until: number; updated_at: number; limit: number; before: number };
 
 /**
  * A delivery's run state: the transitions the queue drivers make (claim → completed | retrying | dead, or
@@ -51,35 +57,77 @@ export class DeliveryStateRepository {
   private readonly db: Db;
   private readonly postgres: boolean;
   /**
-   * SQLite: a run's usual end (a fresh result, its callback status, the delivered attempt), compiled once: the
-   * two statements every delivery runs at its end (see PreparedQuery). PostgreSQL writes both in one statement.
+   * The statements every delivery runs (its claim; its usual end: a fresh result, its callback status and the
+   * delivered attempt), compiled once (see PreparedQuery). PostgreSQL writes that end in one statement, SQLite in
+   * two of the same group commit.
    */
-  private readonly prepared?: { completion: PreparedQuery<Completion>; attempt: PreparedQuery<Attempt> };
+  private readonly prepared: {
+    claim: PreparedQuery<Claim, DeliveryRow>;
+    claimRunnable: PreparedQuery<BatchClaim, DeliveryRow>;
+    claimExpired: PreparedQuery<BatchClaim, DeliveryRow>;
+    completion: PreparedQuery<Completion>;
+    attempt: PreparedQuery<Attempt>;
+    /** PostgreSQL only (a data-modifying WITH). */
+    completionWithAttempt?: PreparedQuery<CompletionWithAttempt>;
+  };
 
   constructor(@Inject(DATABASE_HANDLES) handles: DatabaseHandles) {
     const db = handles.background;
     this.db = db;
     this.postgres = handles.dialect === 'postgres';
-    if (this.postgres) return;
+    const completed = (slot: SlotOf<Completion>) =>
+      db
+        .updateTable('webhook_deliveries')
+        .set({
+          status: 'completed',
+          completed_at: slot('completed_at'),
+          updated_at: slot('updated_at'),
+          result: slot('result'),
+          callback_status: slot('callback_status'),
+          lease_until: null,
+          lease_token: null,
+        })
+        .where('id', '=', slot('id'))
+        .where('lease_token', '=', slot('lease_token'));
+    // One token for a batch: every later write is fenced by id and token, so sharing it fences just as well.
+    const claimBatch = (slot: SlotOf<BatchClaim>, condition: (w: ExpressionBuilder<Database, 'webhook_deliveries'>) => Expression<SqlBool>) =>
+      db
+        .updateTable('webhook_deliveries')
+        .set((eb) => ({
+          status: 'processing',
+          attempts: eb('attempts', '+', 1),
+          lease_until: slot('lease_until'),
+          lease_token: slot('lease_token'),
+          updated_at: slot('updated_at'),
+        }))
+        .where('id', 'in', (eb) => eb.selectFrom('webhook_deliveries').select('id').where(condition).orderBy('next_run_at').limit(slot('limit')))
+        .returningAll();
+    const batchValues = ['lease_until', 'lease_token', 'updated_at', 'limit', 'before'] as const;
     this.prepared = {
-      completion: new PreparedQuery(db, ['completed_at', 'updated_at', 'result', 'callback_status', 'id', 'lease_token'], (slot) =>
+      claim: new PreparedQuery(db, ['lease_token', 'updated_at', 'id'], (slot) =>
         db
           .updateTable('webhook_deliveries')
-          .set({
-            status: 'completed',
-            completed_at: slot('completed_at'),
-            updated_at: slot('updated_at'),
-            result: slot('result'),
-            callback_status: slot('callback_status'),
-            lease_until: null,
-            lease_token: null,
-          })
+          .set((eb) => ({ status: 'processing', attempts: eb('attempts', '+', 1), lease_until: null, lease_token: slot('lease_token'), updated_at: slot('updated_at') }))
           .where('id', '=', slot('id'))
-          .where('lease_token', '=', slot('lease_token')),
+          .where('status', 'in', UNFINISHED_STATUSES)
+          .returningAll(),
       ),
-      attempt: new PreparedQuery(db, ATTEMPT_COLUMNS, (slot) =>
-        db.insertInto('callback_attempts').values(slotsFor(slot, ATTEMPT_COLUMNS)),
+      claimRunnable: new PreparedQuery(db, batchValues, (slot) =>
+        claimBatch(slot, (w) => w.and([w('status', 'in', RUNNABLE), w('next_run_at', '<=', slot('before'))])),
       ),
+      claimExpired: new PreparedQuery(db, batchValues, (slot) =>
+        claimBatch(slot, (w) => w.and([w('status', '=', 'processing'), w('lease_until', '<', slot('before'))])),
+      ),
+      completion: new PreparedQuery(db, ['completed_at', 'updated_at', 'result', 'callback_status', 'id', 'lease_token'], completed),
+      attempt: new PreparedQuery(db, ATTEMPT_COLUMNS, (slot) => db.insertInto('callback_attempts').values(slotsFor(slot, ATTEMPT_COLUMNS))),
+      completionWithAttempt: this.postgres
+        ? new PreparedQuery(db, ['completed_at', 'updated_at', 'result', 'callback_status', 'id', 'lease_token', 'attempt_id', ...ATTEMPT_VALUES], (slot) =>
+            db
+              .with('completed', () => completed(slot))
+              .insertInto('callback_attempts')
+              .values({ ...slotsFor(slot, ATTEMPT_VALUES), id: slot('attempt_id') }),
+          )
+        : undefined,
     };
   }
 
@@ -89,12 +137,12 @@ export class DeliveryStateRepository {
    * (status, next_run_at) index: one OR across both would scan the table.
    */
   async claimDue(now: number, leaseMs: number, limit: number, expiredLeases: boolean): Promise<ClaimedDelivery[]> {
-    const runnable = await this.claimWhere(now, now + leaseMs, limit, (w) => w.and([w('status', 'in', RUNNABLE), w('next_run_at', '<=', now)]));
-    if (runnable.length === limit || !expiredLeases) return runnable;
-    const expired = await this.claimWhere(now, now + leaseMs, limit - runnable.length, (w) =>
-      w.and([w('status', '=', 'processing'), w('lease_until', '<', now)]),
-    );
-    return [...runnable, ...expired];
+    const leaseToken = randomUUID();
+    const batch = { lease_token: leaseToken, lease_until: now + leaseMs, updated_at: now, before: now };
+    const { claimRunnable, claimExpired } = this.prepared;
+    const runnable = (await claimRunnable.execute({ ...batch, limit })).rows;
+    const rows = runnable.length === limit || !expiredLeases ? runnable : [...runnable, ...(await claimExpired.execute({ ...batch, limit: limit - runnable.length })).rows];
+    return rows.map((row) => ({ deliveryId: row.id, attempt: row.attempts, leaseToken, row }));
   }
 
   /**
@@ -103,37 +151,8 @@ export class DeliveryStateRepository {
    */
   async claim(id: string, now: number): Promise<ClaimedDelivery | undefined> {
     const leaseToken = randomUUID();
-    const row = await this.db
-      .updateTable('webhook_deliveries')
-      .set((eb) => ({ status: 'processing', attempts: eb('attempts', '+', 1), lease_until: null, lease_token: leaseToken, updated_at: now }))
-      .where('id', '=', id)
-      .where('status', 'in', UNFINISHED_STATUSES)
-      .returningAll()
-      .executeTakeFirst();
+    const [row] = (await this.prepared.claim.execute({ id, lease_token: leaseToken, updated_at: now })).rows;
     return row && { deliveryId: row.id, attempt: row.attempts, leaseToken, row };
-  }
-
-  private async claimWhere(
-    now: number,
-    leaseUntil: number,
-    limit: number,
-    condition: (w: ExpressionBuilder<Database, 'webhook_deliveries'>) => Expression<SqlBool>,
-  ): Promise<ClaimedDelivery[]> {
-    // One token for the batch: every later write is fenced by id and token, so sharing it fences just as well.
-    const leaseToken = randomUUID();
-    const rows = await this.db
-      .updateTable('webhook_deliveries')
-      .set((eb) => ({
-        status: 'processing',
-        attempts: eb('attempts', '+', 1),
-        lease_until: leaseUntil,
-        lease_token: leaseToken,
-        updated_at: now,
-      }))
-      .where('id', 'in', (eb) => eb.selectFrom('webhook_deliveries').select('id').where(condition).orderBy('next_run_at').limit(limit))
-      .returningAll()
-      .execute();
-    return rows.map((row) => ({ deliveryId: row.id, attempt: row.attempts, leaseToken, row }));
   }
 
   /** Embedded: earliest time something becomes runnable, to sleep exactly until then. */
@@ -166,17 +185,22 @@ export class DeliveryStateRepository {
     now: number,
     left: { result?: JsonObject; callbackStatus?: CallbackStatus; attempt?: AttemptRecord } = {},
   ): Promise<void> {
-    if (this.prepared && left.result !== undefined && left.callbackStatus !== undefined) {
-      const { completion, attempt } = this.prepared;
-      const completed = completion.execute({
+    if (left.result !== undefined && left.callbackStatus !== undefined) {
+      const completion = {
         id: claim.deliveryId,
         lease_token: claim.leaseToken,
         completed_at: now,
         updated_at: now,
         result: JSON.stringify(left.result),
         callback_status: left.callbackStatus,
-      });
-      await Promise.all([completed, left.attempt && attempt.execute(attemptRow(claim.deliveryId, left.attempt))]);
+      };
+      const { completion: completed, attempt, completionWithAttempt } = this.prepared;
+      if (!left.attempt) await completed.execute(completion);
+      else {
+        const { id, ...attemptValues } = attemptRow(claim.deliveryId, left.attempt);
+        if (completionWithAttempt) await completionWithAttempt.execute({ ...completion, ...attemptValues, attempt_id: id });
+        else await Promise.all([completed.execute(completion), attempt.execute({ ...attemptValues, id })]);
+      }
       return;
     }
     const completion = this.finishing(claim, {

@@ -1,12 +1,16 @@
 import { Injectable } from '@nestjs/common';
 import { InjectBackgroundDatabase } from '../../database/database.module';
-import { Db } from '../../database/database.types';
+import { ContentsTable, Db } from '../../database/database.types';
+import { PreparedQuery, slotsFor } from '../../database/prepared-query';
 import { newRowId } from '../../database/row-id';
 import { JsonObject } from '../../common/json';
 import { MODELRIVER_EVENTS, ModelRiverEvent } from '../events/modelriver-event';
 import { PermanentProcessingError } from '../processing.errors';
 import { EventProcessor, ProcessesEvent } from './event-processor';
 import { slugCandidates } from './slug';
+
+type Content = Pick<ContentsTable, keyof ContentsTable>;
+const CONTENT_COLUMNS = ['id', 'channel_id', 'title', 'body', 'slug', 'created_at'] as const satisfies readonly (keyof Content)[];
 
 const text = (value: unknown): string | undefined =>
   typeof value === 'string' && value.trim().length > 0 ? value.trim() : undefined;
@@ -15,7 +19,18 @@ const text = (value: unknown): string | undefined =>
 @Injectable()
 @ProcessesEvent(MODELRIVER_EVENTS.contentReady)
 export class ContentReadyProcessor implements EventProcessor {
-  constructor(@InjectBackgroundDatabase() private readonly db: Db) {}
+  /** The insert every content delivery runs, compiled once (see PreparedQuery). */
+  private readonly insertContent: PreparedQuery<Content, Pick<Content, 'id' | 'slug' | 'created_at'>>;
+
+  constructor(@InjectBackgroundDatabase() private readonly db: Db) {
+    this.insertContent = new PreparedQuery(db, CONTENT_COLUMNS, (slot) =>
+      db
+        .insertInto('contents')
+        .values(slotsFor(slot, CONTENT_COLUMNS))
+        .onConflict((oc) => oc.doNothing())
+        .returning(['id', 'slug', 'created_at']),
+    );
+  }
 
   async process(event: ModelRiverEvent): Promise<JsonObject> {
     const { aiData, channelId } = event;
@@ -41,12 +56,7 @@ export class ContentReadyProcessor implements EventProcessor {
    */
   private async insert(channelId: string, title: string, body: string) {
     for (const slug of slugCandidates(title, channelId)) {
-      const inserted = await this.db
-        .insertInto('contents')
-        .values({ id: newRowId(), channel_id: channelId, title, body, slug, created_at: Date.now() })
-        .onConflict((oc) => oc.doNothing())
-        .returning(['id', 'slug', 'created_at'])
-        .executeTakeFirst();
+      const [inserted] = (await this.insertContent.execute({ id: newRowId(), channel_id: channelId, title, body, slug, created_at: Date.now() })).rows;
       const row = inserted ?? (await this.findByChannel(channelId));
       if (row) return row;
     }
