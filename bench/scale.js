@@ -6,7 +6,7 @@
 //   2. burst: BURST s at CONNECTIONS connections (half on each instance, closed loop): what intake answered
 //      (200, 503 + Retry-After, anything else), whether every delivery answered 200 was called back exactly once,
 //      and how long after the burst the last callback came.
-// Usage: npm run build && node bench/scale.js [--rate 150 --duration 10 --burst 10 --connections 64 --warmup 20]
+// Usage: npm run build && node bench/scale.js [--rate 150 --duration 10 --burst 10 --connections 64 --warmup 60]
 'use strict';
 const { Buffer } = require('node:buffer');
 const { spawn } = require('node:child_process');
@@ -21,10 +21,11 @@ const RATE = arg('rate', 150);
 const DURATION = arg('duration', 10);
 const BURST = arg('burst', 10);
 const CONNECTIONS = arg('connections', 64);
-// V8 keeps optimising for ~20 s at 150/s: a shorter warm-up measures its compiler (on helper threads and in
-// unoptimised code) as per-delivery cost. Measured on this 2-core VM: 3 s at 50/s left ~3.6 ms per delivery,
-// 20 s at 150/s ~2.9 ms, 40 s no less.
-const WARMUP = arg('warmup', 20);
+// V8 keeps optimising for about a minute at 150/s: a shorter warm-up measures its compiler (on helper threads and
+// in unoptimised code) as per-delivery cost. Measured on this 2-core VM with the same build, app CPU per delivery
+// after a warm-up of 3 s at 50/s: 3.6–3.7 ms; 20 s at 150/s: 2.9 ms; 60 s at 150/s: 2.5–2.6 ms, with 27 functions
+// still compiled in the 10 s measured (~1,000 after the short warm-up).
+const WARMUP = arg('warmup', 60);
 // --prof: write a V8 CPU profile of each instance to bench/results/ (as bench/pipeline.js does).
 const PROFILE = process.argv.includes('--prof');
 const IDLE_S = 3;
