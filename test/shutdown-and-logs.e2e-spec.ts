@@ -119,8 +119,9 @@ describe('graceful shutdown', () => {
     const port = String(await freePort());
     const env = { PORT: port, DATABASE_URL: `sqlite:${join(dir, 'shutdown.db')}`, QUEUE_SHUTDOWN_GRACE_MS: '3000' };
     let app: AppProcess | undefined = await startAppProcess(env);
+    // Stopped in `finally` too: senders left running after a failed assertion would keep Jest from ever exiting.
+    const load = startSignedLoad({ target: () => `http://127.0.0.1:${port}`, senders: 4, payload: () => ({ callbackBase: sink.url }) });
     try {
-      const load = startSignedLoad({ target: () => `http://127.0.0.1:${port}`, senders: 4, payload: () => ({ callbackBase: sink.url }) });
       const { accepted, statuses } = load;
       await waitFor('load', () => (accepted.size >= 40 ? true : undefined), 30_000);
       const stopping = Date.now();
@@ -142,6 +143,7 @@ describe('graceful shutdown', () => {
       // Graceful: nothing was interrupted, so no callback was repeated.
       expect(await settleAccepted(env.DATABASE_URL.slice('sqlite:'.length), accepted, sink, 20_000)).toEqual([]);
     } finally {
+      await load.stop();
       await app?.kill();
       await sink.close();
       rmSync(dir, { recursive: true, force: true });

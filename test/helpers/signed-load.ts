@@ -15,6 +15,9 @@ export interface SignedLoad {
   stop(): Promise<void>;
 }
 
+/** A load nobody stopped (its test failed before `stop()`) ends by itself after this, so Jest can still exit. */
+const MAX_LOAD_MS = 180_000;
+
 /**
  * Continuous signed load, as ModelRiver under a burst: each sender posts a fresh delivery, and keeps
  * trying (every 20 ms) while the target is down. `target()` is read per request, so tests can move it.
@@ -22,10 +25,11 @@ export interface SignedLoad {
 export function startSignedLoad(options: { target: () => string; senders: number; payload?: (n: number) => AiGeneratedOptions }): SignedLoad {
   const accepted = new Set<string>();
   const statuses = new Map<number, number>();
+  const until = Date.now() + MAX_LOAD_MS;
   let sent = 0;
   let running = true;
   const sender = async (n: number) => {
-    for (let i = 0; running; i++) {
+    for (let i = 0; running && Date.now() < until; i++) {
       const payload = aiGeneratedPayload(options.payload?.(n + i));
       const body = JSON.stringify(payload);
       sent++;
