@@ -117,7 +117,8 @@ describe('graceful shutdown', () => {
     const dir = tempDir('mr-shutdown-');
     const sink = await new CallbackSink().start();
     const port = String(await freePort());
-    const env = { PORT: port, DATABASE_URL: `sqlite:${join(dir, 'shutdown.db')}`, QUEUE_SHUTDOWN_GRACE_MS: '3000' };
+    // Info lines: a failed shutdown then shows which step it was waiting on.
+    const env = { PORT: port, DATABASE_URL: `sqlite:${join(dir, 'shutdown.db')}`, QUEUE_SHUTDOWN_GRACE_MS: '3000', LOG_LEVEL: 'info' };
     let app: AppProcess | undefined = await startAppProcess(env);
     // Stopped in `finally` too: senders left running after a failed assertion would keep Jest from ever exiting.
     const load = startSignedLoad({ target: () => `http://127.0.0.1:${port}`, senders: 4, payload: () => ({ callbackBase: sink.url }) });
