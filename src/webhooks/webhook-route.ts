@@ -32,7 +32,9 @@ function intakeGate({ maxBodyBytes, onReject, draining }: IntakeGateOptions): on
   return (request, reply, done) => {
     if (draining()) {
       onReject('draining');
-      void reply.header('retry-after', '5');
+      // Connection: close sends the client's next attempt to a new connection, which a load balancer gives
+      // another instance, and leaves no keep-alive connection to hold this server's close open.
+      void reply.header('retry-after', '5').header('connection', 'close');
       reject(reply, 503, 'shutting down; retry shortly');
       return;
     }
