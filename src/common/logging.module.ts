@@ -5,18 +5,12 @@ import { LoggerModule } from 'nestjs-pino';
 import pino from 'pino';
 import { appConfig, AppConfig } from '../config/configuration';
 
-/** Where Fastify's genReqId leaves the id, so the access log and error bodies carry the same one. */
-export const REQUEST_ID = Symbol.for('modelriver.requestId');
-type WithRequestId = IncomingMessage & { [REQUEST_ID]?: string };
-
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
-/** Honours a well-formed incoming X-Request-Id (proxies set one), otherwise a fresh UUID. */
+/** Fastify's genReqId: a well-formed incoming X-Request-Id (proxies set one), otherwise a fresh UUID. */
 export function genRequestId(request: IncomingMessage): string {
   const incoming = request.headers['x-request-id'];
-  const id = typeof incoming === 'string' && SAFE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
-  (request as WithRequestId)[REQUEST_ID] = id;
-  return id;
+  return typeof incoming === 'string' && SAFE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
 }
 
 /** Nest's own start-up chatter (modules loaded, routes mapped, gateways subscribed): debug, not info. */
