@@ -50,18 +50,40 @@ class DeadlineError extends Error {
 }
 
 /**
+ * A kept-alive connection the server had already closed: the request was written to a reused socket and the
+ * connection ended before any answer. The server never read it, so sending it again on a fresh connection is
+ * safe. (Servers close idle connections on their own schedule, and most do not announce it in a `Keep-Alive`
+ * header; the FIN can cross our next request in flight.)
+ */
+class StaleConnectionError extends Error {
+  override name = 'StaleConnectionError';
+}
+
+type PostOptions = { agent: Agent; authorization: string; deadlineMs: number; signal?: AbortSignal };
+type Answer = { status: number; retryAfter: string | undefined };
+
+/**
  * One POST over node:http (the hot path: no client library in between). Never follows redirects: a 3xx is
  * just a status. Settles with the status once the answer has been read (or abandoned past the size cap);
- * rejects on network errors, past `deadlineMs`, and when `signal` aborts before the status line arrived. One
- * timer and one listener per request (AbortSignal.timeout and AbortSignal.any cost more on every callback).
+ * rejects on network errors, past `deadlineMs`, and when `signal` aborts before the status line arrived. A
+ * request that met a stale kept-alive connection is sent once more, within the same deadline.
  */
-function postJson(
-  url: URL,
-  payload: string,
-  options: { agent: Agent; authorization: string; deadlineMs: number; signal?: AbortSignal },
-): Promise<{ status: number; retryAfter: string | undefined }> {
+async function postJson(url: URL, payload: string, options: PostOptions): Promise<Answer> {
+  const deadline = performance.now() + options.deadlineMs;
+  try {
+    return await exchange(url, payload, options);
+  } catch (error) {
+    const left = Math.floor(deadline - performance.now());
+    if (!(error instanceof StaleConnectionError) || left < 1 || options.signal?.aborted) throw error;
+    return exchange(url, payload, { ...options, deadlineMs: left });
+  }
+}
+
+/** One request and its answer. One timer and one listener per request (AbortSignal.timeout and AbortSignal.any cost more). */
+function exchange(url: URL, payload: string, options: PostOptions): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    let answered = false;
     const request = send(
       url,
       {
@@ -74,6 +96,7 @@ function postJson(
         },
       },
       (response) => {
+        answered = true;
         const answer = { status: response.statusCode ?? 0, retryAfter: response.headers['retry-after'] };
         let size = 0;
         response.on('data', (chunk: Buffer) => {
@@ -93,7 +116,10 @@ function postJson(
       options.signal?.removeEventListener('abort', abort);
       settle();
     };
-    request.on('error', (error) => finish(() => reject(error)));
+    request.on('error', (error: NodeJS.ErrnoException) => {
+      const stale = request.reusedSocket && !answered && (error.code === 'ECONNRESET' || error.code === 'EPIPE');
+      finish(() => reject(stale ? new StaleConnectionError(`kept-alive connection closed by the server: ${error.message}`) : error));
+    });
     if (options.signal?.aborted) abort();
     request.end(payload);
   });
