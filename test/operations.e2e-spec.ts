@@ -1,5 +1,7 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { Kysely } from 'kysely';
+import { DeliveriesRepository } from '../src/deliveries/deliveries.repository';
 import { CallbackSink } from './helpers/callback-sink';
 import { startTestApp, tempDir, TestApp, waitFor } from './helpers/create-test-app';
 import { aiGeneratedPayload, signedHeaders } from './helpers/sign-webhook';
@@ -146,6 +148,32 @@ describe('admin API', () => {
       const replay = await admin(app, `/admin/deliveries/${String(answer.body.delivery_id)}/replay`, { method: 'POST' });
       expect(replay.status).toBe(422);
       expect(app.db.prepare('SELECT status FROM webhook_deliveries WHERE id = ?').get(answer.body.delivery_id)).toEqual({ status: 'quarantined' });
+    });
+
+    it('the counts /metrics and the dashboard poll read index ranges, never the whole deliveries table', async () => {
+      // Every query they run, as SQLite would execute it: a full scan would read every kept delivery (days of
+      // them, payloads included) on each scrape and each 5 s dashboard refresh.
+      const repository: unknown = app.app.get(DeliveriesRepository);
+      const executor = (repository as { db: Kysely<unknown> }).db.getExecutor();
+      const seen = jest.spyOn(executor, 'executeQuery');
+      try {
+        expect((await admin(app, '/admin/deliveries/stats')).status).toBe(200);
+        expect((await call(app, '/metrics')).status).toBe(200);
+        const plans = seen.mock.calls
+          .map(([query]) => query)
+          .filter((query) => query.sql.includes('webhook_deliveries'))
+          .map((query) => ({
+            sql: query.sql,
+            plan: (app.db.prepare(`EXPLAIN QUERY PLAN ${query.sql}`).all(...(query.parameters as unknown[])) as { detail: string }[]).map((row) => row.detail),
+          }));
+        expect(plans.length).toBeGreaterThanOrEqual(3);
+        for (const { plan } of plans) {
+          expect(plan.some((step) => /^SEARCH webhook_deliveries USING (COVERING )?INDEX /.test(step))).toBe(true);
+          expect(plan.filter((step) => step.startsWith('SCAN webhook_deliveries'))).toEqual([]);
+        }
+      } finally {
+        seen.mockRestore();
+      }
     });
 
     it('serves the dashboard page, its script and its stylesheet without a token (the data needs one)', async () => {

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { Insertable } from 'kysely';
 import { InjectBackgroundDatabase, InjectDatabase } from '../database/database.module';
-import { AdminAuditTable, DeliveryRow, DeliveryStatus, Db, WebhookDeliveriesTable } from '../database/database.types';
+import { AdminAuditTable, DELIVERY_STATUSES, DeliveryRow, DeliveryStatus, Db, WebhookDeliveriesTable } from '../database/database.types';
 import { PreparedQuery, slotsFor } from '../database/prepared-query';
 import { newRowId } from '../database/row-id';
 
@@ -35,6 +35,8 @@ export const SETTLED_CALLBACK_STATUSES: readonly CallbackStatus[] = ['delivered'
 
 /** Deliveries that are not finished: what the queue still owes a callback (or a run). */
 export const UNFINISHED_STATUSES = ['queued', 'retrying', 'processing'] as const satisfies readonly DeliveryStatus[];
+
+const UNCOMPLETED_STATUSES = DELIVERY_STATUSES.filter((status) => status !== 'completed');
 
 export interface DeliveryFilter {
   status?: DeliveryStatus;
@@ -175,13 +177,38 @@ export class DeliveriesRepository {
   }
 
   /** Count and oldest arrival per status: the admin stats and the queue gauges. */
-  async countByStatus(): Promise<{ status: DeliveryStatus; count: number; oldestAt: number }[]> {
+  /**
+   * Deliveries of every status but `completed`, and when the oldest of each arrived: those a healthy system has
+   * few of (waiting, running, or needing an operator). /metrics and the dashboard poll this, so it reads only
+   * their range of the (status, next_run_at) index and their rows, never the whole table.
+   */
+  async countUncompleted(): Promise<{ status: Exclude<DeliveryStatus, 'completed'>; count: number; oldestAt: number }[]> {
     const rows = await this.db
       .selectFrom('webhook_deliveries')
       .select(['status', (eb) => eb.fn.countAll<number>().as('count'), (eb) => eb.fn.min('created_at').as('oldest')])
+      .where('status', 'in', UNCOMPLETED_STATUSES)
       .groupBy('status')
       .execute();
-    return rows.map((row) => ({ status: row.status, count: Number(row.count), oldestAt: Number(row.oldest) }));
+    return rows.map((row) => ({ status: row.status as Exclude<DeliveryStatus, 'completed'>, count: Number(row.count), oldestAt: Number(row.oldest) }));
+  }
+
+  /** Completed deliveries (nearly every row): counted in the (status, next_run_at) index, not in the table. */
+  async countCompleted(): Promise<number> {
+    const row = await this.db
+      .selectFrom('webhook_deliveries')
+      .select((eb) => eb.fn.countAll<number>().as('count'))
+      .where('status', '=', 'completed')
+      .executeTakeFirstOrThrow();
+    return Number(row.count);
+  }
+
+  /** When the oldest delivery still kept arrived (the first entry of the created_at index). */
+  async oldestKeptAt(): Promise<number | undefined> {
+    const row = await this.db
+      .selectFrom('webhook_deliveries')
+      .select((eb) => eb.fn.min('created_at').as('oldest'))
+      .executeTakeFirst();
+    return row?.oldest == null ? undefined : Number(row.oldest);
   }
 
   /**

@@ -89,11 +89,11 @@ export class MetricsService {
     // all three database gauges hangs on the first of them, so none is ever a scrape behind.
     const byStatus: Gauge<'status'> = new Gauge({
       name: 'modelriver_deliveries',
-      help: 'Deliveries by status (dead and quarantined need an operator)',
+      help: 'Deliveries by status, all but completed (dead and quarantined need an operator)',
       labelNames: ['status'] as const,
       registers: [this.registry],
       async collect() {
-        const rows = await deliveries.countByStatus();
+        const rows = await deliveries.countUncompleted();
         const unfinished: readonly string[] = UNFINISHED_STATUSES;
         let waiting = 0;
         let oldestAt = Infinity;
