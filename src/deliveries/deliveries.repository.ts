@@ -176,7 +176,6 @@ export class DeliveriesRepository {
     return row?.since == null ? undefined : Number(row.since);
   }
 
-  /** Count and oldest arrival per status: the admin stats and the queue gauges. */
   /**
    * Deliveries of every status but `completed`, and when the oldest of each arrived: those a healthy system has
    * few of (waiting, running, or needing an operator). /metrics and the dashboard poll this, so it reads only

@@ -50,10 +50,11 @@ class DeadlineError extends Error {
 }
 
 /**
- * A kept-alive connection the server had already closed: the request was written to a reused socket and the
- * connection ended before any answer. The server never read it, so sending it again on a fresh connection is
- * safe. (Servers close idle connections on their own schedule, and most do not announce it in a `Keep-Alive`
- * header; the FIN can cross our next request in flight.)
+ * A kept-alive connection the server closed under our request: written to a reused socket, reset before any
+ * answer. Servers close idle connections on their own schedule, and most do not announce it in a `Keep-Alive`
+ * header, so their close can cross our next request; the request was then never read, and sending it again on a
+ * fresh connection at once is what a browser does. (Had the server read it and then died, ModelRiver sees the
+ * callback twice: the same `task_id`, within our at-least-once promise.)
  */
 class StaleConnectionError extends Error {
   override name = 'StaleConnectionError';
