@@ -27,6 +27,7 @@ export const databaseConfig = registerAs('database', () => {
     busyTimeoutMs: e.DATABASE_BUSY_TIMEOUT_MS,
     sqliteSynchronous: e.SQLITE_SYNCHRONOUS,
     poolSize: e.DATABASE_POOL_SIZE,
+    preparedStatements: e.DATABASE_PREPARED_STATEMENTS === 'true',
   };
 });
 

@@ -48,6 +48,7 @@ describe('validateEnvironment', () => {
     ['a non-numeric port', { PORT: 'eighty' }, 'PORT'],
     ['an unknown scheme', { WEBHOOK_SIGNATURE_SCHEMES: 'raw,md5' }, 'WEBHOOK_SIGNATURE_SCHEMES'],
     ['a bad database URL', { DATABASE_URL: 'mysql://x' }, 'DATABASE_URL'],
+    ['a prepared-statements flag that is not true or false', { DATABASE_PREPARED_STATEMENTS: 'yes' }, 'DATABASE_PREPARED_STATEMENTS'],
     ['a bad log level', { LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     ['a tiny body limit', { WEBHOOK_MAX_BODY_BYTES: '10' }, 'WEBHOOK_MAX_BODY_BYTES'],
     ['a negative backlog limit', { INTAKE_MAX_BACKLOG_AGE_MS: '-1' }, 'INTAKE_MAX_BACKLOG_AGE_MS'],

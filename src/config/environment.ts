@@ -96,6 +96,14 @@ export class EnvironmentVariables {
   @Max(200)
   DATABASE_POOL_SIZE = 10;
 
+  /**
+   * PostgreSQL: run the per-delivery statements as named (server-side prepared) statements. `false` for a pooler
+   * that hands one server connection to many clients without tracking them (PgBouncer before 1.21, or with
+   * max_prepared_statements = 0, in transaction mode).
+   */
+  @IsIn(['true', 'false'])
+  DATABASE_PREPARED_STATEMENTS: 'true' | 'false' = 'true';
+
   /** Scale profile: BullMQ, the socket.io Redis adapter and shared realtime state. */
   @IsOptional()
   @Matches(/^rediss?:\/\/.+/, { message: 'REDIS_URL must be redis://... or rediss://...' })

@@ -3,12 +3,13 @@ import { dirname, resolve } from 'node:path';
 import { Logger } from '@nestjs/common';
 import SqliteDatabase from 'better-sqlite3';
 import { CompiledQuery, Kysely, Migrator, PostgresDialect, QueryResult } from 'kysely';
-import { Pool, types } from 'pg';
+import { Client, Pool, types } from 'pg';
 import { DatabaseConfig } from '../config/configuration';
 import { lockDatabaseFile } from './database-lock';
 import { Database, Db } from './database.types';
 import { GroupCommitSqliteDialect, GroupCommitSqliteDriver, GroupCommitStats } from './group-commit-sqlite.driver';
 import { migrationProvider } from './migrations/migrations';
+import { preparedStatementName } from './prepared-query';
 import { CheckpointStats, WalCheckpointer } from './wal-checkpointer';
 import { NO_BARRIER, WriteBarrier } from './write-barrier';
 
@@ -109,8 +110,25 @@ const INT8 = 20;
 const getTypeParser = ((oid: number, format?: 'text' | 'binary') =>
   oid === INT8 ? (value: string) => Number(value) : (types.getTypeParser as (oid: number, format?: string) => unknown)(oid, format)) as typeof types.getTypeParser;
 
+/**
+ * A client that runs the statements PreparedQuery declares as named (server-side prepared) statements: each
+ * connection parses and plans such a statement once, and later executions only bind and execute. Everything else
+ * (ad-hoc and dashboard queries, whose shapes vary) stays an unnamed statement, parsed each time.
+ */
+class PreparingClient extends Client {
+  // One override for pg's many overloads: the (text, values) form Kysely uses gets a name, the rest pass through.
+  /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-argument */
+  override query(config: any, values?: any, callback?: any): any {
+    const name = typeof config === 'string' && callback === undefined ? preparedStatementName(config) : undefined;
+    if (name !== undefined && Array.isArray(values)) return super.query({ name, text: config as string, values: values as unknown[] });
+    return super.query(config, values, callback);
+  }
+  /* eslint-enable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-argument */
+}
+
 function openPostgres(config: DatabaseConfig): DatabaseHandles {
   const pool = new Pool({
+    ...(config.preparedStatements ? { Client: PreparingClient } : {}),
     connectionString: config.url,
     max: config.poolSize,
     connectionTimeoutMillis: 5000,
@@ -121,6 +139,9 @@ function openPostgres(config: DatabaseConfig): DatabaseHandles {
   pool.on('error', () => undefined);
   pool.on('connect', (client) => client.on('error', () => undefined));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  new Logger('Database').log(
+    `PostgreSQL: up to ${config.poolSize} connections, prepared statements ${config.preparedStatements ? 'on' : 'off (DATABASE_PREPARED_STATEMENTS=false)'}`,
+  );
   return { dialect: 'postgres', db, background: db, barrier: NO_BARRIER, close: () => db.destroy() };
 }
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Compilable, CompiledQuery, createQueryId, Kysely, QueryResult } from 'kysely';
 
 /** What `build` receives: `slot(name)` stands for the value named `name`, typed as that value. */
@@ -6,6 +7,20 @@ export type SlotOf<V> = <K extends keyof V & string>(name: K) => V[K];
 /** `{ column: slot(column) }` for every column: a row (an insert's values) bound whole at each execution. */
 export function slotsFor<V, K extends keyof V & string>(slot: SlotOf<V>, columns: readonly K[]): Pick<V, K> {
   return Object.fromEntries(columns.map((column) => [column, slot(column)])) as Pick<V, K>;
+}
+
+/**
+ * The SQL of every PreparedQuery built in this process, with the name its statement goes by on a PostgreSQL
+ * connection. Bounded: one entry per statement shape the code declares, never per execution.
+ */
+const statementNames = new Map<string, string>();
+
+/**
+ * The server-side name for `sql` if a PreparedQuery declared it, else undefined (an ad-hoc statement, parsed each time).
+ * The name comes from the text, so the same statement gets the same name in every process and on every connection.
+ */
+export function preparedStatementName(sql: string): string | undefined {
+  return statementNames.get(sql);
 }
 
 /** Stands for a value bound at each execution; Kysely compiles it as an ordinary parameter. */
@@ -43,6 +58,7 @@ export class PreparedQuery<V extends Record<string, unknown>, R = unknown> {
     const compiled = build(slot).compile();
     this.sql = compiled.sql;
     this.query = compiled.query;
+    if (!statementNames.has(this.sql)) statementNames.set(this.sql, `mr_${createHash('sha256').update(this.sql).digest('hex').slice(0, 24)}`);
     this.bindings = compiled.parameters.map((parameter) => (parameter instanceof Slot ? { name: parameter.name } : { constant: parameter }));
     for (const name of names) {
       const uses = this.bindings.filter((binding) => 'name' in binding && binding.name === name).length;

@@ -4,7 +4,7 @@ import { Expression, ExpressionBuilder, SqlBool } from 'kysely';
 import { JsonObject } from '../common/json';
 import { DatabaseHandles } from '../database/database.factory';
 import { DATABASE_HANDLES } from '../database/database.module';
-import { Database, DeliveryRow, Db } from '../database/database.types';
+import { Database, DELIVERY_COLUMNS, DeliveryRow, Db } from '../database/database.types';
 import { PreparedQuery, SlotOf, slotsFor } from '../database/prepared-query';
 import { AttemptRecord, attemptRow } from './callback-attempts.repository';
 import { CallbackStatus, UNFINISHED_STATUSES } from './deliveries.repository';
@@ -101,7 +101,7 @@ export class DeliveryStateRepository {
           updated_at: slot('updated_at'),
         }))
         .where('id', 'in', (eb) => eb.selectFrom('webhook_deliveries').select('id').where(condition).orderBy('next_run_at').limit(slot('limit')))
-        .returningAll();
+        .returning(DELIVERY_COLUMNS);
     const batchValues = ['lease_until', 'lease_token', 'updated_at', 'limit', 'before'] as const;
     this.prepared = {
       claim: new PreparedQuery(db, ['lease_token', 'updated_at', 'id'], (slot) =>
@@ -110,7 +110,7 @@ export class DeliveryStateRepository {
           .set((eb) => ({ status: 'processing', attempts: eb('attempts', '+', 1), lease_until: null, lease_token: slot('lease_token'), updated_at: slot('updated_at') }))
           .where('id', '=', slot('id'))
           .where('status', 'in', UNFINISHED_STATUSES)
-          .returningAll(),
+          .returning(DELIVERY_COLUMNS),
       ),
       claimRunnable: new PreparedQuery(db, batchValues, (slot) =>
         claimBatch(slot, (w) => w.and([w('status', 'in', RUNNABLE), w('next_run_at', '<=', slot('before'))])),
