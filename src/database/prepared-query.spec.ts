@@ -51,12 +51,14 @@ describe('PreparedQuery', () => {
     expect(await db.selectFrom('items').selectAll().execute()).toEqual([]);
   });
 
-  it('refuses a slot used twice or never, and a name it was not given', () => {
+  it('refuses a slot used twice or never, a name it was not given, and returning every column (*)', () => {
     const twice = () => new PreparedQuery<{ id: number }>(db, ['id'], (slot) => db.updateTable('items').set({ id: slot('id') }).where('id', '=', slot('id')));
     expect(twice).toThrow(/id is bound 2 times/);
     const never = () => new PreparedQuery<{ id: number; name: string }>(db, ['id', 'name'], (slot) => db.deleteFrom('items').where('id', '=', slot('id')));
     expect(never).toThrow(/name is bound 0 times/);
     const unknown = () => new PreparedQuery<{ id: number }>(db, ['id'], (slot) => db.deleteFrom('items').where('id', '=', slot('other' as 'id')));
     expect(unknown).toThrow(/no value named other/);
+    const everyColumn = () => new PreparedQuery<{ id: number }>(db, ['id'], (slot) => db.deleteFrom('items').where('id', '=', slot('id')).returningAll());
+    expect(everyColumn).toThrow(/name the returned columns instead of \*/);
   });
 });
