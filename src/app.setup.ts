@@ -17,8 +17,8 @@ import { MetricsService } from './metrics/metrics.service';
 import { ConfiguredIoAdapter } from './realtime/socket-io.adapter';
 import { installWebhookIntakeHooks, isWebhookIntake } from './webhooks/webhook-route';
 
-/** `trustProxy`: TRUST_PROXY (hops or proxy addresses), so request.ip is the real client behind them. */
-export function createFastifyAdapter(trustProxy?: number | string[]): FastifyAdapter {
+/** `trustProxy`: TRUST_PROXY (the proxies' addresses and ranges), so request.ip is the real client behind them. */
+export function createFastifyAdapter(trustProxy?: string[]): FastifyAdapter {
   return new FastifyAdapter({
     // requestLogger (installed by configureApp) logs requests; Fastify's own logger stays off.
     genReqId: genRequestId,

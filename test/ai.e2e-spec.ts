@@ -226,13 +226,23 @@ describe('behind a proxy (TRUST_PROXY)', () => {
   const generate = (app: TestApp, forwardedFor: string) =>
     fetch(`${app.url}/ai/generate`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': forwardedFor }, body: '{}' }).then((r) => r.status);
 
-  it('with TRUST_PROXY=1 the rate limit applies to the client the proxy names, not to the proxy', async () => {
-    const app = await startTestApp({ TRUST_PROXY: '1', AI_GENERATE_RATE_LIMIT: '1' });
+  it('with TRUST_PROXY naming the proxy the rate limit applies to the client the proxy names, not to the proxy', async () => {
+    const app = await startTestApp({ TRUST_PROXY: '127.0.0.1', AI_GENERATE_RATE_LIMIT: '1' });
     try {
       // Every request comes from the same socket (the proxy); X-Forwarded-For names two clients.
       expect(await generate(app, '203.0.113.7')).toBe(400);
       expect(await generate(app, '198.51.100.9')).toBe(400);
       expect(await generate(app, '203.0.113.7')).toBe(429);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('a peer that TRUST_PROXY does not name cannot name another client: a direct caller cannot dodge its limit', async () => {
+    const app = await startTestApp({ TRUST_PROXY: '10.20.30.40, uniquelocal', AI_GENERATE_RATE_LIMIT: '1' });
+    try {
+      expect(await generate(app, '203.0.113.7')).toBe(400);
+      expect(await generate(app, '198.51.100.9')).toBe(429);
     } finally {
       await app.close();
     }

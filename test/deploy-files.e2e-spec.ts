@@ -28,7 +28,7 @@ describe('docker-compose.yml', () => {
     const app = services[name];
     expect(app.build).toBe('.');
     const env = resolveComposeEnvironment(EXPORTED, name);
-    expect(env).toMatchObject({ NODE_ENV: 'production', MODELRIVER_SANDBOX: 'false', TRUST_PROXY: '1', ADMIN_TOKEN: '' });
+    expect(env).toMatchObject({ NODE_ENV: 'production', MODELRIVER_SANDBOX: 'false', TRUST_PROXY: 'uniquelocal', ADMIN_TOKEN: '' });
     expect(env.DATABASE_URL).toMatch(/^postgres:\/\/.*@postgres:5432\//);
     expect(env.REDIS_URL).toBe('redis://redis:6379');
     // The app's own validation accepts this environment (production rules included).

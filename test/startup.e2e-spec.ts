@@ -47,7 +47,7 @@ describe('start-up failures are one clear line, exit 1, no stack', () => {
       '  - PORT must be an integer number (got "abc")',
       '  - DELIVERY_RETENTION must be a duration such as 7d, 36h, 15m or 30s, or off (got "7 days")',
       '  - QUEUE_CONCURRENCY must not be greater than 256 (got "1000")',
-      '  - TRUST_PROXY must be a hop count (0-10) or a comma-separated list of proxy addresses or CIDR ranges (got "everyone")',
+      '  - TRUST_PROXY must be a comma-separated list of proxy addresses, CIDR ranges or loopback, linklocal, uniquelocal (got "everyone")',
     ]);
   });
 

@@ -57,17 +57,23 @@ describe('validateEnvironment', () => {
     expect(problems({ ...valid, ...change })).toContain(variable);
   });
 
-  it.each<[string, number | string[]]>([
-    ['1', 1],
-    ['0', 0],
+  it.each<[string, string[]]>([
     ['10.0.0.1', ['10.0.0.1']],
     ['10.0.0.0/8, fd00::/8', ['10.0.0.0/8', 'fd00::/8']],
+    ['uniquelocal', ['uniquelocal']],
+    ['loopback,10.1.2.3', ['loopback', '10.1.2.3']],
   ])('accepts TRUST_PROXY=%p as %p', (raw, parsed) => {
     expect(validateEnvironment({ ...valid, TRUST_PROXY: raw }).TRUST_PROXY).toEqual(parsed);
   });
 
-  it.each(['true', 'everyone', '11', '10.0.0.0/33', 'proxy.local'])('refuses TRUST_PROXY=%p', (raw) => {
-    expect(problems({ ...valid, TRUST_PROXY: raw })).toContain('TRUST_PROXY must be a hop count');
+  it.each(['true', 'everyone', '10.0.0.0/33', 'proxy.local', '1,10.0.0.1'])('refuses TRUST_PROXY=%p', (raw) => {
+    expect(problems({ ...valid, TRUST_PROXY: raw })).toContain('TRUST_PROXY must be a comma-separated list of proxy addresses');
+  });
+
+  // Fastify 5.12.1 and later ignore a hop count (it would believe any client that connects directly): refusing it at
+  // boot beats every client behind the proxy silently sharing the proxy's rate limit.
+  it.each(['1', '0', '11'])('refuses the hop count TRUST_PROXY=%p, saying what to set instead', (raw) => {
+    expect(problems({ ...valid, TRUST_PROXY: raw })).toContain('TRUST_PROXY no longer takes a hop count');
   });
 
   it('says once what is wrong with each variable, and that a missing one is required', () => {

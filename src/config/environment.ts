@@ -28,18 +28,25 @@ export const retentionMs = (value: string): number | undefined => (value === 'of
 /** Values committed in `.env` carry this marker; production refuses to boot with any of them. */
 export const DEV_ONLY_MARKER = 'dev-only';
 
-/** A hop count from 0 to 10, or a list of IP addresses and CIDR ranges. */
+/** proxy-addr's named ranges: 127.0.0.0/8 and ::1; 169.254.0.0/16 and fe80::/10; the private 10/8, 172.16/12, 192.168/16 and fc00::/7. */
+const NAMED_RANGES = ['loopback', 'linklocal', 'uniquelocal'];
+
+/** A list of IP addresses, CIDR ranges and named ranges. A hop count is refused with its own reason. */
 function IsTrustProxy(): PropertyDecorator {
   return (target, propertyName) =>
     registerDecorator({
       name: 'isTrustProxy',
       target: target.constructor,
       propertyName: propertyName as string,
-      options: { message: '$property must be a hop count (0-10) or a comma-separated list of proxy addresses or CIDR ranges' },
+      options: {
+        message: ({ value }) =>
+          Array.isArray(value) && value.length === 1 && /^\d+$/.test(String(value[0]))
+            ? '$property no longer takes a hop count: a count believes whoever connects directly (Fastify 5.12.1 and later ignore it); list the proxies\' addresses or ranges instead (uniquelocal for a private network, as in docker-compose.yml)'
+            : '$property must be a comma-separated list of proxy addresses, CIDR ranges or loopback, linklocal, uniquelocal',
+      },
       validator: {
         validate: (value: unknown) =>
-          (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 10) ||
-          (Array.isArray(value) && value.length > 0 && value.every((item) => typeof item === 'string' && isAddressOrRange(item))),
+          Array.isArray(value) && value.length > 0 && value.every((item) => typeof item === 'string' && (NAMED_RANGES.includes(item) || isAddressOrRange(item))),
       },
     });
 }
@@ -358,13 +365,14 @@ export class EnvironmentVariables {
 
   /**
    * Proxies in front of the service whose X-Forwarded-For is believed (client addresses in logs and rate limits):
-   * a hop count (`1`: one proxy, such as the compose file's nginx) or a comma-separated list of proxy addresses
-   * or CIDR ranges. Unset: nobody's, the socket's peer is the client.
+   * a comma-separated list of their addresses, CIDR ranges, or the named ranges loopback, linklocal and
+   * uniquelocal (the compose file's nginx: uniquelocal). Only a peer in the list is believed, so a client that
+   * reaches the port directly cannot name itself. Unset: nobody's, the socket's peer is the client.
    */
   @IsOptional()
-  @Transform(({ value }: { value: unknown }) => (typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : splitList({ value })))
+  @Transform(splitList)
   @IsTrustProxy()
-  TRUST_PROXY?: number | string[];
+  TRUST_PROXY?: string[];
 
   /** Origins allowed to call the API and the socket.io gateway from a browser; empty means same origin only. */
   @Transform(splitList)
