@@ -13,6 +13,8 @@ import { preparedStatementName } from './prepared-query';
 import { CheckpointStats, WalCheckpointer } from './wal-checkpointer';
 import { NO_BARRIER, WriteBarrier } from './write-barrier';
 
+const logger = new Logger('Database');
+
 export function sqlitePath(url: string): string {
   return resolve(url.slice('sqlite:'.length));
 }
@@ -78,7 +80,6 @@ function openSqlite(config: DatabaseConfig): DatabaseHandles {
   // The log is copied into the file by a thread of its own (WalCheckpointer), not inside a COMMIT on the event loop.
   // The connection's own checkpoint stays as the safety net, far off: once the log holds 64 MiB (16384 pages).
   sqlite.pragma('wal_autocheckpoint = 16384');
-  const logger = new Logger('Database');
   const checkpointer = new WalCheckpointer(file, {
     intervalMs: CHECKPOINT_INTERVAL_MS,
     busyTimeoutMs: config.busyTimeoutMs,
@@ -139,7 +140,7 @@ function openPostgres(config: DatabaseConfig): DatabaseHandles {
   pool.on('error', () => undefined);
   pool.on('connect', (client) => client.on('error', () => undefined));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  new Logger('Database').log(
+  logger.log(
     `PostgreSQL: up to ${config.poolSize} connections, prepared statements ${config.preparedStatements ? 'on' : 'off (DATABASE_PREPARED_STATEMENTS=false)'}`,
   );
   return { dialect: 'postgres', db, background: db, barrier: NO_BARRIER, close: () => db.destroy() };

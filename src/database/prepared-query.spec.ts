@@ -60,5 +60,7 @@ describe('PreparedQuery', () => {
     expect(unknown).toThrow(/no value named other/);
     const everyColumn = () => new PreparedQuery<{ id: number }>(db, ['id'], (slot) => db.deleteFrom('items').where('id', '=', slot('id')).returningAll());
     expect(everyColumn).toThrow(/name the returned columns instead of \*/);
+    const everyField = () => new PreparedQuery<{ id: number }>(db, ['id'], (slot) => db.selectFrom('items').selectAll('items').where('id', '=', slot('id')));
+    expect(everyField).toThrow(/name the returned columns instead of \*/);
   });
 });

@@ -34,8 +34,8 @@ class Slot {
  * (a ~14-column insert, the completion update) cost ~15–30 µs and a few dozen short-lived objects per statement.
  *
  * On PostgreSQL the statement also runs as a named prepared statement (preparedStatementName, PreparingClient in
- * database.factory.ts): each connection parses and plans it once. So it must return named columns, never `*`
- * (refused here): a prepared statement whose result columns change (another instance's migration) fails on every
+ * database.factory.ts): each connection parses and plans it once. So it must return or select named columns,
+ * never `*` (refused here): a prepared statement whose result columns change (another instance's migration) fails on every
  * connection that holds it.
  *
  * `build` receives `slot(name)` to put wherever a value goes (a value, never a list or a column name: those would
@@ -62,7 +62,7 @@ export class PreparedQuery<V extends Record<string, unknown>, R = unknown> {
     };
     const compiled = build(slot).compile();
     this.sql = compiled.sql;
-    if (/\breturning \*/i.test(this.sql)) throw new Error(`prepared query: name the returned columns instead of * (${this.sql})`);
+    if (/\b(returning|select) ("[^"]+"\.)?\*/i.test(this.sql)) throw new Error(`prepared query: name the returned columns instead of * (${this.sql})`);
     this.query = compiled.query;
     if (!statementNames.has(this.sql)) statementNames.set(this.sql, `mr_${createHash('sha256').update(this.sql).digest('hex').slice(0, 24)}`);
     this.bindings = compiled.parameters.map((parameter) => (parameter instanceof Slot ? { name: parameter.name } : { constant: parameter }));
