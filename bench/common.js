@@ -207,4 +207,20 @@ class CpuMeter {
   }
 }
 
-module.exports = { APP_ENV, CpuMeter, SECRET, cpuMs, freePort, numberOption, option, payload, pct, pidsOf, postWebhook, scaleBackends, sleep, startSink, waitUp };
+/** An instance's /metrics; `value(name, labels)` reads one sample (labels as written, e.g. 'prepared="true"'), NaN if absent. */
+async function readMetrics(port) {
+  const text = await new Promise((resolve, reject) =>
+    http
+      .get(`http://127.0.0.1:${port}/metrics`, (res) => {
+        let body = '';
+        res.on('data', (chunk) => (body += chunk)).on('end', () => resolve(body));
+      })
+      .on('error', reject),
+  );
+  const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return {
+    value: (name, labels) => Number((text.match(new RegExp(`^${escape(name)}${labels ? escape(`{${labels}}`) : ''} (\\S+)$`, 'm')) ?? [])[1]),
+  };
+}
+
+module.exports = { APP_ENV, CpuMeter, SECRET, cpuMs, freePort, numberOption, option, payload, pct, pidsOf, postWebhook, readMetrics, scaleBackends, sleep, startSink, waitUp };

@@ -13,7 +13,7 @@ const { tmpdir } = require('node:os');
 const { join } = require('node:path');
 const { performance } = require('node:perf_hooks');
 const autocannon = require('autocannon');
-const { APP_ENV, SECRET, cpuMs, freePort, numberOption: arg, payload, pct, sleep, startSink, waitUp } = require('./common');
+const { APP_ENV, SECRET, cpuMs, freePort, numberOption: arg, payload, pct, readMetrics, sleep, startSink, waitUp } = require('./common');
 const { pace } = require('./pace');
 
 const DURATION = arg('duration', 15);
@@ -227,13 +227,7 @@ function combine(runs) {
 
 /** The app's own group-commit counters: how many writes each SQLite commit carried, and time in COMMIT. */
 async function commitFigures(port) {
-  const text = await new Promise((resolve, reject) =>
-    http.get(`http://127.0.0.1:${port}/metrics`, (res) => {
-      let body = '';
-      res.on('data', (chunk) => (body += chunk)).on('end', () => resolve(body));
-    }).on('error', reject),
-  );
-  const value = (name) => Number((text.match(new RegExp(`^${name} (\\S+)$`, 'm')) ?? [])[1]);
+  const { value } = await readMetrics(port);
   const commits = value('modelriver_sqlite_commits_total');
   return {
     commits,

@@ -14,7 +14,7 @@ const { mkdirSync, writeFileSync } = require('node:fs');
 const http = require('node:http');
 const { join } = require('node:path');
 const { performance } = require('node:perf_hooks');
-const { APP_ENV, CpuMeter, freePort, numberOption: arg, payload, pct, pidsOf, scaleBackends, sleep, startSink, waitUp } = require('./common');
+const { APP_ENV, CpuMeter, freePort, numberOption: arg, payload, pct, pidsOf, readMetrics, scaleBackends, sleep, startSink, waitUp } = require('./common');
 const { pace } = require('./pace');
 
 const RATE = arg('rate', 150);
@@ -119,6 +119,59 @@ async function stopGracefully(child) {
   clearTimeout(timer);
 }
 
+/**
+ * Round trips the instances make: PostgreSQL statements from their own counter (/metrics), and Redis commands by
+ * name from the server (INFO commandstats, which counts the whole server: on a shared Redis, others' commands count
+ * too). Both include the instances' periodic work (admission check, sweeper, lock renewals) besides the deliveries'.
+ * INFO commandstats also counts what Lua scripts run inside, so the Redis round trips are the calls only a client
+ * makes (scripts, blocking pops, publishes, pings).
+ */
+const CLIENT_ONLY_COMMANDS = /^(evalsha|evalsha_ro|eval|eval_ro|fcall|bzpopmin|bzpopmax|brpoplpush|blmove|publish|spublish|ping)$/;
+
+async function roundTripCounter(ports, redisUrl) {
+  const IORedis = require('ioredis');
+  const redis = new IORedis(redisUrl, { connectTimeout: 2000, maxRetriesPerRequest: 1 });
+  const read = async () => {
+    const statements = { prepared: 0, unprepared: 0 };
+    for (const port of ports) {
+      const { value } = await readMetrics(port);
+      statements.prepared += value('modelriver_postgres_statements_total', 'prepared="true"');
+      statements.unprepared += value('modelriver_postgres_statements_total', 'prepared="false"');
+    }
+    const redisCalls = {};
+    for (const line of (await redis.info('commandstats')).split('\n')) {
+      const match = /^cmdstat_([^:]+):calls=(\d+)/.exec(line);
+      if (match) redisCalls[match[1]] = Number(match[2]);
+    }
+    return { statements, redis: redisCalls };
+  };
+  return {
+    read,
+    /** Per delivery since `before`; `redis` lists every command at 0.05 or more per delivery. */
+    perDelivery(before, after, deliveries) {
+      const per = (n) => +(n / deliveries).toFixed(2);
+      const redis = {};
+      let all = 0;
+      for (const [name, calls] of Object.entries(after.redis)) {
+        const n = calls - (before.redis[name] ?? 0) - (name === 'info' ? 1 : 0);
+        all += n;
+        if (n / deliveries >= 0.05) redis[name] = per(n);
+      }
+      const trips = Object.entries(redis).filter(([name]) => CLIENT_ONLY_COMMANDS.test(name));
+      const { prepared, unprepared } = after.statements;
+      return {
+        postgres_statements: per(prepared + unprepared - before.statements.prepared - before.statements.unprepared),
+        postgres_prepared_statements: per(prepared - before.statements.prepared),
+        redis_round_trips: +trips.reduce((sum, [, n]) => sum + n, 0).toFixed(2),
+        redis_round_trips_by_command: Object.fromEntries(trips),
+        redis_commands_incl_scripts: per(all),
+        redis,
+      };
+    },
+    close: () => redis.disconnect(),
+  };
+}
+
 /** Per-delivery CPU of each group: what it spent beyond its idle rate, divided by the deliveries handled. */
 function perDelivery(meters, idle, deliveries) {
   const out = {};
@@ -161,13 +214,15 @@ async function main() {
     await sleep(IDLE_S * 1000);
     const idle = stopAll(idleMeters);
 
+    const counter = await roundTripCounter(ports, backends.redisUrl);
+    const countsBefore = await counter.read();
     const running = meters();
     const steady = await paced(ports, sink, RATE, DURATION);
     const steadyAccepted = new Set(steady.answers.filter((a) => a.status === 200).map((a) => a.channelId));
     const steadyDrain = await drained(sink, steadyAccepted);
     const cpu = perDelivery(stopAll(running), idle, steadyAccepted.size);
-
-    await sleep(1000);
+    const trips = counter.perDelivery(countsBefore, await counter.read(), steadyAccepted.size);
+    counter.close();
     const big = await burst(ports, sink, BURST);
     const burstAccepted = new Set(big.answers.filter((a) => a.status === 200).map((a) => a.channelId));
     const burstDrain = await drained(sink, burstAccepted);
@@ -183,6 +238,7 @@ async function main() {
         statuses: tally(steady.answers),
         intake_p99_ms: +steady.p99.toFixed(1),
         cpu_ms_per_delivery: cpu,
+        round_trips_per_delivery: trips,
         last_callback_after_last_send_ms: Math.max(0, steadyDrain.last - steady.lastSentAt),
         not_called_back: steadyDrain.missing,
       },
@@ -203,6 +259,10 @@ async function main() {
         `paced ${RATE}/s for ${DURATION} s: answers ${JSON.stringify(result.paced.statuses)}, intake p99 ${result.paced.intake_p99_ms} ms; ` +
           `CPU per delivery: app ${cpu.app} ms (both instances), PostgreSQL ${cpu.postgres} ms, Redis ${cpu.redis} ms; ` +
           `last callback ${result.paced.last_callback_after_last_send_ms} ms after the last send; not called back ${steadyDrain.missing}`,
+        `round trips per delivery: PostgreSQL ${trips.postgres_statements} statements (${trips.postgres_prepared_statements} prepared); ` +
+          `Redis ${trips.redis_round_trips} ` +
+          `(${Object.entries(trips.redis_round_trips_by_command).map(([name, n]) => `${name} ${n}`).join(', ')}), ` +
+          `running ${trips.redis_commands_incl_scripts} commands with the scripts' own`,
         `burst ${BURST} s at ${CONNECTIONS} connections: answers ${JSON.stringify(statuses)} (${result.burst.accepted_per_s}/s accepted, ` +
           `${refusedWithoutRetryAfter} × 503 without Retry-After); last callback ${result.burst.last_callback_after_burst_ms} ms after the burst; ` +
           `not called back ${burstDrain.missing}; called back twice ${doubles}`,

@@ -35,6 +35,8 @@ export interface DatabaseHandles {
   commitStats?: GroupCommitStats;
   /** SQLite's background checkpoints (WalCheckpointer). */
   checkpointStats?: CheckpointStats;
+  /** PostgreSQL: statements sent, prepared or not. */
+  statementStats?: StatementStats;
   /**
    * SQLite only: runs compiled statements back to back inside the open group commit, all or nothing, without
    * taking the connection from anyone (GroupCommitSqliteDriver.executeTogether).
@@ -111,25 +113,41 @@ const INT8 = 20;
 const getTypeParser = ((oid: number, format?: 'text' | 'binary') =>
   oid === INT8 ? (value: string) => Number(value) : (types.getTypeParser as (oid: number, format?: string) => unknown)(oid, format)) as typeof types.getTypeParser;
 
+/** Statements sent to PostgreSQL by this process, counted as the client sends them. */
+export interface StatementStats {
+  /** Run as named (server-side prepared) statements: the per-delivery ones that PreparedQuery declares. */
+  prepared: number;
+  /** Everything else: ad-hoc and dashboard queries, migrations, transaction control. */
+  unprepared: number;
+}
+
 /**
- * A client that runs the statements PreparedQuery declares as named (server-side prepared) statements: each
- * connection parses and plans such a statement once, and later executions only bind and execute. Everything else
- * (ad-hoc and dashboard queries, whose shapes vary) stays an unnamed statement, parsed each time.
+ * The pool's client class. With `prepared`, it runs the statements PreparedQuery declares as named (server-side
+ * prepared) statements: each connection parses and plans such a statement once, and later executions only bind
+ * and execute. Everything else (ad-hoc and dashboard queries, whose shapes vary) stays an unnamed statement,
+ * parsed each time. Either way it counts what it sends (`stats`).
  */
-class PreparingClient extends Client {
-  // One override for pg's many overloads: the (text, values) form Kysely uses gets a name, the rest pass through.
-  /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-argument */
-  override query(config: any, values?: any, callback?: any): any {
-    const name = typeof config === 'string' && callback === undefined ? preparedStatementName(config) : undefined;
-    if (name !== undefined && Array.isArray(values)) return super.query({ name, text: config as string, values: values as unknown[] });
-    return super.query(config, values, callback);
-  }
-  /* eslint-enable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-argument */
+function clientClass(stats: StatementStats, prepared: boolean): typeof Client {
+  return class StatementClient extends Client {
+    // One override for pg's many overloads: the (text, values) form Kysely uses may get a name, the rest pass through.
+    /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-argument */
+    override query(config: any, values?: any, callback?: any): any {
+      const name = prepared && typeof config === 'string' && callback === undefined && Array.isArray(values) ? preparedStatementName(config) : undefined;
+      if (name === undefined) {
+        stats.unprepared++;
+        return super.query(config, values, callback);
+      }
+      stats.prepared++;
+      return super.query({ name, text: config as string, values: values as unknown[] });
+    }
+    /* eslint-enable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-argument */
+  };
 }
 
 function openPostgres(config: DatabaseConfig): DatabaseHandles {
+  const statementStats: StatementStats = { prepared: 0, unprepared: 0 };
   const pool = new Pool({
-    ...(config.preparedStatements ? { Client: PreparingClient } : {}),
+    Client: clientClass(statementStats, config.preparedStatements),
     connectionString: config.url,
     max: config.poolSize,
     connectionTimeoutMillis: 5000,
@@ -143,7 +161,7 @@ function openPostgres(config: DatabaseConfig): DatabaseHandles {
   logger.log(
     `PostgreSQL: up to ${config.poolSize} connections, prepared statements ${config.preparedStatements ? 'on' : 'off (DATABASE_PREPARED_STATEMENTS=false)'}`,
   );
-  return { dialect: 'postgres', db, background: db, barrier: NO_BARRIER, close: () => db.destroy() };
+  return { dialect: 'postgres', db, background: db, barrier: NO_BARRIER, statementStats, close: () => db.destroy() };
 }
 
 /** Opens the configured database and brings its schema up to date before anyone uses it. */

@@ -83,7 +83,10 @@ export class MetricsService {
     registers: [this.registry],
   });
 
-  constructor(@Inject(DATABASE_HANDLES) { commitStats: commits, checkpointStats: checkpoints }: DatabaseHandles, deliveries: DeliveriesRepository) {
+  constructor(
+    @Inject(DATABASE_HANDLES) { commitStats: commits, checkpointStats: checkpoints, statementStats: statements }: DatabaseHandles,
+    deliveries: DeliveriesRepository,
+  ) {
     collectDefaultMetrics({ register: this.registry });
     // prom-client collects each metric as it serializes it, in registration order: the one query that feeds
     // all three database gauges hangs on the first of them, so none is ever a scrape behind.
@@ -146,6 +149,19 @@ export class MetricsService {
           },
         });
       }
+    }
+    if (statements) {
+      new Counter({
+        name: 'modelriver_postgres_statements_total',
+        help: 'Statements this instance sent to PostgreSQL; prepared="true": named statements, parsed once per connection',
+        labelNames: ['prepared'] as const,
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          this.inc({ prepared: 'true' }, statements.prepared);
+          this.inc({ prepared: 'false' }, statements.unprepared);
+        },
+      });
     }
   }
 

@@ -36,6 +36,26 @@ describe('scale profile: two instances', () => {
     }
   });
 
+  it('/metrics counts the statements sent to PostgreSQL: four prepared ones per delivery (insert, claim, result, completion)', async () => {
+    const app = await startInstance();
+    const prepared = async () => {
+      const text = await (await fetch(`${app.url}/metrics`)).text();
+      return Number(/^modelriver_postgres_statements_total\{prepared="true"\} (\d+)$/m.exec(text)?.[1]);
+    };
+    const before = await prepared();
+    const payloads = [
+      aiGeneratedPayload({ callbackBase: cluster.sink.url }),
+      aiGeneratedPayload({ callbackBase: cluster.sink.url, event: 'entities_extracted', data: { entities: [{ name: 'Ada', type: 'person' }] } }),
+    ];
+    for (const payload of payloads) expect((await post(app, JSON.stringify(payload))).status).toBe(200);
+    await waitFor('both callbacks', () => (payloads.every((payload) => cluster.sink.for(payload.channel_id as string).length === 1) ? true : undefined));
+    const channels = payloads.map((payload) => payload.channel_id as string);
+    await waitFor('both completions', async () =>
+      (await rows("SELECT COUNT(*)::int AS n FROM webhook_deliveries WHERE status = 'completed' AND channel_id = ANY($1)", [channels]))[0].n === 2 ? true : undefined,
+    );
+    expect((await prepared()) - before).toBe(2 * 4);
+  });
+
   it('a socket.io client on instance B receives the events of a request generated through instance A', async () => {
     const sandboxPort = String(await freePort());
     const a = await startInstance({ MODELRIVER_SANDBOX: 'true', SANDBOX_PORT: sandboxPort, SANDBOX_LATENCY_MS: '400', SANDBOX_TIME_FACTOR: '0.01' });

@@ -52,11 +52,13 @@ describe('PostgreSQL prepared statements', () => {
 
   it('prepares the per-delivery statements once per connection, and nothing ad hoc', async () => {
     const { handles, deliveries, state } = await open(true);
+    const before = { ...handles.statementStats! };
     for (let n = 0; n < 3; n++) {
       const row = delivery();
       await deliveries.insertIfAbsent(row);
       expect((await state.claim(row.id, 2))?.attempt).toBe(1);
     }
+    expect(handles.statementStats).toEqual({ prepared: before.prepared + 6, unprepared: before.unprepared });
     const prepared = await preparedInSession(handles.db);
     expect(prepared).toHaveLength(2);
     expect(prepared.every(({ name }) => /^mr_[0-9a-f]{24}$/.test(name))).toBe(true);
@@ -79,9 +81,11 @@ describe('PostgreSQL prepared statements', () => {
 
   it('with DATABASE_PREPARED_STATEMENTS=false runs the same statements unnamed', async () => {
     const { handles, deliveries, state } = await open(false);
+    const before = { ...handles.statementStats! };
     const row = delivery();
     await deliveries.insertIfAbsent(row);
     expect((await state.claim(row.id, 2))?.attempt).toBe(1);
+    expect(handles.statementStats).toEqual({ prepared: 0, unprepared: before.unprepared + 2 });
     expect(await preparedInSession(handles.db)).toEqual([]);
   });
 });
