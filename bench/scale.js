@@ -223,6 +223,8 @@ async function main() {
     const cpu = perDelivery(stopAll(running), idle, steadyAccepted.size);
     const trips = counter.perDelivery(countsBefore, await counter.read(), steadyAccepted.size);
     counter.close();
+
+    await sleep(1000);
     const big = await burst(ports, sink, BURST);
     const burstAccepted = new Set(big.answers.filter((a) => a.status === 200).map((a) => a.channelId));
     const burstDrain = await drained(sink, burstAccepted);
