@@ -33,10 +33,10 @@ class Slot {
  * the compiled SQL instead of building the query tree and compiling it again, which on the delivery hot path
  * (a ~14-column insert, the completion update) cost ~15–30 µs and a few dozen short-lived objects per statement.
  *
- * On PostgreSQL the statement also runs as a named prepared statement (preparedStatementName, PreparingClient in
- * database.factory.ts): each connection parses and plans it once. So it must return or select named columns,
- * never `*` (refused here): a prepared statement whose result columns change (another instance's migration) fails on every
- * connection that holds it.
+ * On PostgreSQL the statement also runs as a named prepared statement (preparedStatementName, read by the pool's
+ * client class in database.factory.ts): each connection parses and plans it once. So it must return or select
+ * named columns, never `*` (refused here): a prepared statement whose result columns change (another instance's
+ * migration) fails on every connection that holds it.
  *
  * `build` receives `slot(name)` to put wherever a value goes (a value, never a list or a column name: those would
  * change the SQL); everything else it writes stays constant. Each slot must appear exactly once in the compiled
