@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { DelayedError, Job, Queue, WaitingError, Worker } from 'bullmq';
+import { DelayedError, Job, Queue, WaitingError } from 'bullmq';
 import IORedis from 'ioredis';
 import { settledWithin } from '../common/settled-within';
 import { queueConfig, QueueConfig, redisConfig, RedisConfig } from '../config/configuration';
@@ -9,6 +9,7 @@ import { DeliveryStateRepository } from '../deliveries/delivery-state.repository
 import { backoffDelay } from './backoff';
 import { describeError, outcomePolicy, OutcomePolicy, runClaimed } from './job-outcome.policy';
 import { DeliveryJob, DeliveryJobHandler, JobQueue } from './job-queue.port';
+import { LeanWorker } from './lean-worker';
 
 export const QUEUE_NAME = 'modelriver-deliveries';
 const SWEEP_BATCH = 100;
@@ -50,7 +51,7 @@ export class BullMqJobQueue implements JobQueue {
   private producer?: IORedis;
   private workerConnection?: IORedis;
   private queue?: Queue;
-  private worker?: Worker;
+  private worker?: LeanWorker<DeliveryJob>;
   private sweeper?: NodeJS.Timeout;
   private readonly draining = new AbortController();
   private readonly running = new Map<string, { abort: AbortController; done: Promise<unknown> }>();
@@ -96,7 +97,7 @@ export class BullMqJobQueue implements JobQueue {
     this.queue.on('error', () => undefined);
     this.workerConnection = new IORedis(this.redis.url!, { maxRetriesPerRequest: null });
     this.workerConnection.on('error', () => undefined);
-    this.worker = new Worker(QUEUE_NAME, (job: Job<DeliveryJob>, token?: string) => this.process(job, token), {
+    this.worker = new LeanWorker(QUEUE_NAME, (job: Job<DeliveryJob>, token?: string) => this.process(job, token), {
       connection: this.workerConnection,
       concurrency: this.config.concurrency,
       lockDuration: this.config.leaseMs,

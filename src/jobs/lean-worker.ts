@@ -1,0 +1,37 @@
+import { Job, RedisClient, Worker } from 'bullmq';
+
+/**
+ * BullMQ's Worker without the fetch that finds nothing when the queue is mostly idle.
+ *
+ * After `moveToActive` hands out a job, `Worker.mainLoop` asks for the next one at once while it has free slots.
+ * Under a light load that second call (one Lua script, one round trip) finds the queue empty. It is also
+ * redundant: whenever `moveToActive` hands out a job it re-adds the queue's wake-up marker
+ * (`prepareJobForProcessing`). So instead of asking, this worker declares the queue drained; the loop then
+ * blocks on the marker, which returns at once, and the fetch after it takes whatever is waiting. No job waits
+ * longer, and the next fetch is real, so delays and rate limits read by it are as fresh as before.
+ *
+ * Under a heavy load the skipped fetch would have found a job, and declaring the queue drained costs a blocking
+ * pop instead of saving a script. So the worker skips only while the queue looks idle: the fetch after a skip
+ * (or after a real fetch that followed a handed-out job) decides, found nothing = idle, found a job = busy.
+ *
+ * Measured with two instances at 150 deliveries/s: 5.9 Redis calls per delivery instead of 6.9 (bench/README.md).
+ */
+export class LeanWorker<DataType = unknown> extends Worker<DataType> {
+  private previous: 'job' | 'none' | 'skipped' = 'none';
+  private queueLooksIdle = true;
+  /** Fetches skipped so far (for tests and the curious). */
+  skippedFetches = 0;
+
+  protected override async moveToActive(client: RedisClient, token: string, name?: string): Promise<Job<DataType>> {
+    if (this.previous === 'job' && this.queueLooksIdle) {
+      this.previous = 'skipped';
+      this.skippedFetches++;
+      // Marks the worker drained (so it waits on the marker next) and hands out nothing.
+      return this.nextJobFromJobData(undefined, undefined, token);
+    }
+    const job = await super.moveToActive(client, token, name);
+    if (this.previous !== 'none') this.queueLooksIdle = !job;
+    this.previous = job ? 'job' : 'none';
+    return job;
+  }
+}
