@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { Job, Queue, Worker } from 'bullmq';
+import { Job, Queue, Worker, WorkerOptions } from 'bullmq';
 import IORedis from 'ioredis';
 import { LeanWorker } from '../../src/jobs/lean-worker';
 import { REDIS_BASE_URL, REDIS_TEST_DB } from '../helpers/scale-env';
@@ -7,6 +7,8 @@ import { REDIS_BASE_URL, REDIS_TEST_DB } from '../helpers/scale-env';
 // A job the skipped fetch left behind would wait for the next blocking pop to time out: make that longer than the
 // test may run, so such a job fails the test instead of slowing it.
 const DRAIN_DELAY_S = 600;
+
+type WorkerClass = new (name: string, processor: (job: Job) => Promise<void>, options: WorkerOptions) => Worker;
 
 /** Lua script calls (evalsha) the whole Redis server has run, from INFO commandstats. */
 async function scriptCalls(redis: IORedis): Promise<number> {
@@ -27,7 +29,7 @@ describe('LeanWorker (BullMQ worker on Redis)', () => {
     redis.disconnect();
   });
 
-  function start(kind: typeof Worker, processed: string[]) {
+  function start(kind: WorkerClass, processed: string[]) {
     const name = `lean-${randomBytes(4).toString('hex')}`;
     const [queueConnection, workerConnection] = [redis.duplicate(), redis.duplicate()];
     const queue = new Queue(name, { connection: queueConnection, defaultJobOptions: { removeOnComplete: true } });
@@ -55,7 +57,7 @@ describe('LeanWorker (BullMQ worker on Redis)', () => {
   }
 
   /** Adds jobs one at a time, each after the previous completed; returns the scripts Redis ran for them. */
-  async function oneAtATime(kind: typeof Worker, count: number): Promise<{ perJob: number; processed: string[]; worker: Worker }> {
+  async function oneAtATime(kind: WorkerClass, count: number): Promise<{ perJob: number; processed: string[]; worker: Worker }> {
     const processed: string[] = [];
     const { queue, worker, completed } = start(kind, processed);
     await worker.waitUntilReady();
