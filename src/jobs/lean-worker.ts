@@ -7,8 +7,9 @@ import { Job, RedisClient, Worker } from 'bullmq';
  * Under a light load that second call (one Lua script, one round trip) finds the queue empty. It is also
  * redundant: whenever `moveToActive` hands out a job it re-adds the queue's wake-up marker
  * (`prepareJobForProcessing`). So instead of asking, this worker declares the queue drained; the loop then
- * blocks on the marker, which returns at once, and the fetch after it takes whatever is waiting. No job waits
- * longer, and the next fetch is real, so delays and rate limits read by it are as fresh as before.
+ * blocks on the marker, which returns at once, and the fetch after it takes whatever is waiting: a job that
+ * arrived meanwhile waits one blocking pop longer, never for the pop's timeout. That fetch is real, so the
+ * delays and rate limits it reads are as fresh as before.
  *
  * Under a heavy load the skipped fetch would have found a job, and declaring the queue drained costs a blocking
  * pop instead of saving a script. So the worker skips only while the queue looks idle: the fetch after a skip
