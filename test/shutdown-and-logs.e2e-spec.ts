@@ -110,6 +110,40 @@ describe('logs a person can read', () => {
     expect(request).toMatchObject({ level: 30, req: { method: 'POST', url: '/webhooks/modelriver', id: expect.any(String) }, res: { statusCode: 200 }, responseTime: expect.any(Number) });
     expect(Object.keys(request!.req as object).sort()).toEqual(['id', 'method', 'url']);
   });
+
+  it('ModelRiver answering 503 to many callbacks at once: retry warnings, and no listener-leak warning', async () => {
+    // Every callback waiting to retry listens on the one signal that shutdown aborts. Past Node's default of 10
+    // listeners the process printed "Possible EventTarget memory leak detected" (not even a JSON line).
+    const dir = tempDir('mr-logs-');
+    const sink = await new CallbackSink().start();
+    const app = await startAppProcess({
+      PORT: String(await freePort()),
+      DATABASE_URL: `sqlite:${join(dir, 'logs.db')}`,
+      LOG_LEVEL: 'warn',
+      CALLBACK_RETRY_BASE_MS: '1000',
+      CALLBACK_RETRY_MAX_MS: '1000',
+    });
+    try {
+      const payloads = Array.from({ length: 16 }, () => aiGeneratedPayload({ callbackBase: sink.url }));
+      const channels = payloads.map((payload) => payload.channel_id as string);
+      for (const channel of channels) sink.script(channel, 503, 200);
+      const statuses = await Promise.all(
+        payloads.map(async (payload) => {
+          const body = JSON.stringify(payload);
+          return (await fetch(`${app.url}/webhooks/modelriver`, { method: 'POST', headers: signedHeaders(body), body })).status;
+        }),
+      );
+      expect(statuses).toEqual(channels.map(() => 200));
+      await waitFor('every callback retried once and delivered', () => channels.every((channel) => sink.for(channel).length === 2) || undefined);
+      const output = app.output();
+      expect(output.match(/"msg":"result callback for delivery [0-9a-f-]{36} attempt 1: [^"]*; retry in \d+ ms"/g)).toHaveLength(16);
+      expect(output).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      await app.kill('SIGTERM');
+      await sink.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('graceful shutdown', () => {

@@ -7,7 +7,7 @@ import { WRITE_BARRIER } from '../database/database.module';
 import { WriteBarrier } from '../database/write-barrier';
 import { DeliveryStateRepository } from '../deliveries/delivery-state.repository';
 import { backoffDelay } from './backoff';
-import { describeError, outcomePolicy, OutcomePolicy, runClaimed } from './job-outcome.policy';
+import { describeError, drainingController, outcomePolicy, OutcomePolicy, runClaimed } from './job-outcome.policy';
 import { DeliveryJob, DeliveryJobHandler, JobQueue } from './job-queue.port';
 import { LeanWorker } from './lean-worker';
 
@@ -53,7 +53,7 @@ export class BullMqJobQueue implements JobQueue {
   private queue?: Queue;
   private worker?: LeanWorker<DeliveryJob>;
   private sweeper?: NodeJS.Timeout;
-  private readonly draining = new AbortController();
+  private readonly draining: AbortController;
   private readonly running = new Map<string, { abort: AbortController; done: Promise<unknown> }>();
   private readonly policy: OutcomePolicy;
   private stopped?: Promise<void>;
@@ -65,6 +65,7 @@ export class BullMqJobQueue implements JobQueue {
     @Inject(WRITE_BARRIER) private readonly barrier: WriteBarrier,
   ) {
     this.policy = outcomePolicy(config);
+    this.draining = drainingController(config.concurrency);
   }
 
   setHandler(handler: DeliveryJobHandler): void {

@@ -4,7 +4,7 @@ import { queueConfig, QueueConfig } from '../config/configuration';
 import { WRITE_BARRIER } from '../database/database.module';
 import { WriteBarrier } from '../database/write-barrier';
 import { ClaimedDelivery, DeliveryStateRepository } from '../deliveries/delivery-state.repository';
-import { describeError, outcomePolicy, OutcomePolicy, runClaimed } from './job-outcome.policy';
+import { describeError, drainingController, outcomePolicy, OutcomePolicy, runClaimed } from './job-outcome.policy';
 import { DeliveryJob, DeliveryJobHandler, JobQueue } from './job-queue.port';
 
 /** After the grace time, how long an aborted run may take to release itself before stop() releases it. */
@@ -38,7 +38,7 @@ export class EmbeddedJobQueue implements JobQueue {
   private leasesSweptAt = 0;
   private timer?: NodeJS.Timeout;
   private timerAt = Infinity;
-  private readonly draining = new AbortController();
+  private readonly draining: AbortController;
   private readonly policy: OutcomePolicy;
   private stopped?: Promise<void>;
 
@@ -48,6 +48,7 @@ export class EmbeddedJobQueue implements JobQueue {
     @Inject(WRITE_BARRIER) private readonly barrier: WriteBarrier,
   ) {
     this.policy = outcomePolicy(config);
+    this.draining = drainingController(config.concurrency);
   }
 
   setHandler(handler: DeliveryJobHandler): void {

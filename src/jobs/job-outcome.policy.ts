@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { Logger } from '@nestjs/common';
 import { ClaimedDelivery, DeliveryStateRepository } from '../deliveries/delivery-state.repository';
 import { backoffDelay, BackoffOptions } from './backoff';
@@ -13,6 +14,17 @@ export type JobOutcome =
 
 export interface OutcomePolicy extends BackoffOptions {
   maxAttempts: number;
+}
+
+/**
+ * The signal shutdown aborts, shared by every running job. A job listens on it at most once at a time (a callback's
+ * pause before its next attempt), so up to `concurrency` listeners are normal: past Node's default of 10 it would
+ * print a memory-leak warning whenever more than ten callbacks wait to retry, e.g. while ModelRiver is down.
+ */
+export function drainingController(concurrency: number): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(Math.max(10, concurrency), controller.signal);
+  return controller;
 }
 
 export const outcomePolicy = (config: { maxAttempts: number; backoffBaseMs: number; backoffMaxMs: number }): OutcomePolicy => ({
