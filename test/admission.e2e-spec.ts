@@ -1,5 +1,6 @@
 import { CallbackSink } from './helpers/callback-sink';
 import { startTestApp, TestApp, waitFor } from './helpers/create-test-app';
+import { metricSample } from './helpers/metrics';
 import { aiGeneratedPayload, signedHeaders } from './helpers/sign-webhook';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -10,11 +11,7 @@ async function send(app: TestApp, payload: Record<string, unknown>) {
   return { status: response.status, retryAfter: response.headers.get('retry-after'), body: (await response.json()) as Record<string, unknown> };
 }
 
-const metric = async (app: TestApp, line: string) => {
-  const text = await (await fetch(`${app.url}/metrics`)).text();
-  const found = text.split('\n').find((l) => l.startsWith(line));
-  return found ? Number(found.slice(found.lastIndexOf(' ') + 1)) : 0;
-};
+const metric = async (app: TestApp, series: string) => (await metricSample(app.url, series)) ?? 0;
 
 /**
  * Admission control (INTAKE_MAX_BACKLOG_AGE_MS) in the embedded profile: slow callbacks and two worker slots

@@ -1,6 +1,7 @@
 import { RetentionService } from '../src/retention/retention.service';
 import { CallbackSink } from './helpers/callback-sink';
 import { startTestApp, TestApp, waitFor } from './helpers/create-test-app';
+import { metricSample } from './helpers/metrics';
 import { startSandboxApp } from './helpers/sandbox';
 import { aiGeneratedPayload, signedHeaders } from './helpers/sign-webhook';
 
@@ -25,10 +26,7 @@ async function sendDead(app: TestApp, sink: CallbackSink): Promise<{ id: string;
 const statusOf = (app: TestApp, id: string) => (app.db.prepare('SELECT status FROM webhook_deliveries WHERE id = ?').get(id) as Row | undefined)?.status;
 const settled = (app: TestApp, id: string, status: string) => waitFor(`delivery ${id} to be ${status}`, () => (statusOf(app, id) === status ? true : undefined));
 const count = (app: TestApp, sql: string, ...params: unknown[]) => (app.db.prepare(sql).get(...params) as { n: number }).n;
-const metric = async (app: TestApp, table: string) => {
-  const text = await (await fetch(`${app.url}/metrics`)).text();
-  return Number(new RegExp(`^modelriver_retention_deleted_rows_total\\{table="${table}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
-};
+const metric = async (app: TestApp, table: string) => (await metricSample(app.url, `modelriver_retention_deleted_rows_total{table="${table}"}`)) ?? 0;
 
 describe('retention', () => {
   describe('DELIVERY_RETENTION=2s, FAILED_RETENTION=1h', () => {

@@ -3,6 +3,7 @@ import { WebSocket } from 'ws';
 import { AppProcess, freePort } from '../helpers/app-process';
 import { SinkRequest } from '../helpers/callback-sink';
 import { waitFor } from '../helpers/create-test-app';
+import { metricSample } from '../helpers/metrics';
 import { useScaleCluster } from '../helpers/scale-env';
 import { aiGeneratedPayload, signedHeaders } from '../helpers/sign-webhook';
 import { expectOnlyWindowDoubles, startSignedLoad } from '../helpers/signed-load';
@@ -38,10 +39,8 @@ describe('scale profile: two instances', () => {
 
   it('/metrics counts the statements sent to PostgreSQL: four prepared ones per delivery (insert, claim, result, completion)', async () => {
     const app = await startInstance();
-    const prepared = async () => {
-      const text = await (await fetch(`${app.url}/metrics`)).text();
-      return Number(/^modelriver_postgres_statements_total\{prepared="true"\} (\d+)$/m.exec(text)?.[1]);
-    };
+    // Absent (undefined) makes the difference below NaN, which fails.
+    const prepared = async () => Number(await metricSample(app.url, 'modelriver_postgres_statements_total{prepared="true"}'));
     const before = await prepared();
     const payloads = [
       aiGeneratedPayload({ callbackBase: cluster.sink.url }),

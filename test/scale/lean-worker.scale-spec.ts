@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Job, Queue, Worker, WorkerOptions } from 'bullmq';
 import IORedis from 'ioredis';
 import { LeanWorker } from '../../src/jobs/lean-worker';
+import { waitFor } from '../helpers/create-test-app';
 import { REDIS_BASE_URL, REDIS_TEST_DB } from '../helpers/scale-env';
 
 // A job the skipped fetch left behind would wait for the next blocking pop to time out: make that longer than the
@@ -98,7 +99,7 @@ describe('LeanWorker (BullMQ worker on Redis)', () => {
     const last = completed('burst-299');
     await queue.addBulk(Array.from({ length: 300 }, (_, i) => ({ name: 'job', data: {}, opts: { jobId: `burst-${i}` } })));
     await last;
-    while (processed.length < 301) await new Promise((resolve) => setTimeout(resolve, 10));
+    await waitFor('every job of the burst', () => (processed.length >= 301 ? true : undefined));
     expect(new Set(processed).size).toBe(301);
     expect(processed).toHaveLength(301);
     // One skip tells it the queue is busy, and it fills its other slots with real fetches (skipping every time

@@ -1,12 +1,10 @@
 import { AppProcess } from '../helpers/app-process';
 import { waitFor } from '../helpers/create-test-app';
+import { metricSample } from '../helpers/metrics';
 import { useScaleCluster } from '../helpers/scale-env';
 import { aiGeneratedPayload, signedHeaders } from '../helpers/sign-webhook';
 
-const deletedRows = async (app: AppProcess, table: string) => {
-  const text = await (await fetch(`${app.url}/metrics`)).text();
-  return Number(new RegExp(`^modelriver_retention_deleted_rows_total\\{table="${table}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
-};
+const deletedRows = async (app: AppProcess, table: string) => (await metricSample(app.url, `modelriver_retention_deleted_rows_total{table="${table}"}`)) ?? 0;
 
 /**
  * Retention on PostgreSQL with two instances purging at once: they share the rows (SKIP LOCKED), so every
