@@ -224,8 +224,9 @@ async function main() {
     const trips = counter.perDelivery(countsBefore, await counter.read(), steadyAccepted.size);
     counter.close();
 
-    await sleep(1000);
-    const big = await burst(ports, sink, BURST);
+    // --burst 0 skips the burst (for profiling the paced phase alone).
+    await sleep(BURST > 0 ? 1000 : 0);
+    const big = BURST > 0 ? await burst(ports, sink, BURST) : { answers: [], endedAt: Date.now() };
     const burstAccepted = new Set(big.answers.filter((a) => a.status === 200).map((a) => a.channelId));
     const burstDrain = await drained(sink, burstAccepted);
     const statuses = tally(big.answers);
@@ -244,15 +245,18 @@ async function main() {
         last_callback_after_last_send_ms: Math.max(0, steadyDrain.last - steady.lastSentAt),
         not_called_back: steadyDrain.missing,
       },
-      burst: {
-        duration_s: BURST,
-        connections: CONNECTIONS,
-        statuses,
-        accepted_per_s: Math.round(burstAccepted.size / BURST),
-        refused_503_without_retry_after: refusedWithoutRetryAfter,
-        last_callback_after_burst_ms: Math.max(0, burstDrain.last - big.endedAt),
-        not_called_back: burstDrain.missing,
-      },
+      burst:
+        BURST > 0
+          ? {
+              duration_s: BURST,
+              connections: CONNECTIONS,
+              statuses,
+              accepted_per_s: Math.round(burstAccepted.size / BURST),
+              refused_503_without_retry_after: refusedWithoutRetryAfter,
+              last_callback_after_burst_ms: Math.max(0, burstDrain.last - big.endedAt),
+              not_called_back: burstDrain.missing,
+            }
+          : null,
       doubles,
     };
     console.log(
@@ -265,9 +269,11 @@ async function main() {
           `Redis ${trips.redis_round_trips} ` +
           `(${Object.entries(trips.redis_round_trips_by_command).map(([name, n]) => `${name} ${n}`).join(', ')}), ` +
           `running ${trips.redis_commands_incl_scripts} commands with the scripts' own`,
-        `burst ${BURST} s at ${CONNECTIONS} connections: answers ${JSON.stringify(statuses)} (${result.burst.accepted_per_s}/s accepted, ` +
-          `${refusedWithoutRetryAfter} × 503 without Retry-After); last callback ${result.burst.last_callback_after_burst_ms} ms after the burst; ` +
-          `not called back ${burstDrain.missing}; called back twice ${doubles}`,
+        result.burst
+          ? `burst ${BURST} s at ${CONNECTIONS} connections: answers ${JSON.stringify(statuses)} (${result.burst.accepted_per_s}/s accepted, ` +
+            `${refusedWithoutRetryAfter} × 503 without Retry-After); last callback ${result.burst.last_callback_after_burst_ms} ms after the burst; ` +
+            `not called back ${burstDrain.missing}; called back twice ${doubles}`
+          : `burst skipped (--burst 0); called back twice ${doubles}`,
       ].join('\n'),
     );
     mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
