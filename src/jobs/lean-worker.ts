@@ -20,21 +20,30 @@ export function markerOnlyWhileJobsWait(command: RawCommand): RawCommand | undef
   const at = content.indexOf(MARKER_AFTER_HANDOUT);
   if (at < 0 || content.includes(MARKER_AFTER_HANDOUT, at + 1) || command.keys !== 11) return undefined;
   if (!KEY_LAYOUT.every((line) => content.includes(line))) return undefined;
-  const conditional =
-    '  if rcall("LLEN", KEYS[1]) > 0 or rcall("ZCARD", KEYS[3]) > 0 then\n' + '    addBaseMarkerIfNeeded(markerKey, false)\n' + '  end\n';
+  const conditional = [
+    '  if rcall("LLEN", KEYS[1]) > 0 or rcall("ZCARD", KEYS[3]) > 0 then',
+    '    addBaseMarkerIfNeeded(markerKey, false)',
+    '  end',
+    '',
+  ].join('\n');
   return { ...command, content: content.replace(MARKER_AFTER_HANDOUT, conditional) };
 }
 
 const leanMoveToActive = markerOnlyWhileJobsWait(bullmqScripts.moveToActive);
 /** Whether this BullMQ's `moveToActive` could be patched (the driver warns at start when not). */
 export const MARKER_PATCHED = leanMoveToActive !== undefined;
-const LEAN_SCRIPTS: Record<string, RawCommand> = { ...(bullmqScripts as unknown as Record<string, RawCommand>), ...(leanMoveToActive && { moveToActive: leanMoveToActive }) };
+/** BullMQ's scripts (the module exports one per script), with the patched `moveToActive` when there is one. */
+const LEAN_SCRIPTS: Record<string, RawCommand> = {
+  ...(bullmqScripts as unknown as Record<string, RawCommand>),
+  ...(leanMoveToActive && { moveToActive: leanMoveToActive }),
+};
 
 /**
  * BullMQ's connection, loading `markerOnlyWhileJobsWait`'s `moveToActive` instead of BullMQ's own. Passing an
  * alternative `RedisConnection` class to a Worker, and scripts to `loadCommands`, are BullMQ's own extension points.
  * (BullMQ defines a script on a Redis client only if it is not defined there yet: give the worker a client of its
- * own, as the BullMQ driver does, not one a Queue has loaded first.)
+ * own, as the BullMQ driver does, not one a Queue has loaded first.) The built scripts are imported from BullMQ's
+ * dist/cjs/scripts, where its own RedisConnection loads them from; a BullMQ that moved them fails the unit tests.
  */
 export class LeanConnection extends RedisConnection {
   protected override loadCommands(packageVersion: string, providedScripts?: Record<string, RawCommand>): void {
@@ -56,7 +65,7 @@ export class LeanConnection extends RedisConnection {
  *    one, or another instance's) for a pop and a fetch that find nothing. `LeanConnection` loads a `moveToActive`
  *    that re-sets it only while jobs are waiting.
  *
- * In the scale bench (two instances, 150 deliveries/s) Redis calls per delivery went from 6.4 to 4.0
+ * In the scale bench (two instances, 150 deliveries/s) Redis calls per delivery went from 6.4 to 4.1
  * (bench/README.md); test/scale/lean-worker.scale-spec.ts counts the calls per job.
  */
 export class LeanWorker<DataType = unknown> extends Worker<DataType> {
