@@ -225,8 +225,7 @@ async function main() {
     counter.close();
 
     // --burst 0 skips the burst (for profiling the paced phase alone).
-    await sleep(BURST > 0 ? 1000 : 0);
-    const big = BURST > 0 ? await burst(ports, sink, BURST) : { answers: [], endedAt: Date.now() };
+    const big = BURST > 0 ? await sleep(1000).then(() => burst(ports, sink, BURST)) : { answers: [], endedAt: Date.now() };
     const burstAccepted = new Set(big.answers.filter((a) => a.status === 200).map((a) => a.channelId));
     const burstDrain = await drained(sink, burstAccepted);
     const statuses = tally(big.answers);
