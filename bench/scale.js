@@ -68,6 +68,26 @@ async function drained(sink, accepted, timeoutMs = 180_000) {
   return { missing, last };
 }
 
+/** Phase 2: a pause, the burst, then the wait for its callbacks; what it reports, and the deliveries it accepted. */
+async function measuredBurst(ports, sink) {
+  await sleep(1000);
+  const big = await burst(ports, sink, BURST);
+  const accepted = new Set(big.answers.filter((a) => a.status === 200).map((a) => a.channelId));
+  const drain = await drained(sink, accepted);
+  return {
+    accepted,
+    report: {
+      duration_s: BURST,
+      connections: CONNECTIONS,
+      statuses: tally(big.answers),
+      accepted_per_s: Math.round(accepted.size / BURST),
+      refused_503_without_retry_after: big.answers.filter((a) => a.status === 503 && !a.retryAfter).length,
+      last_callback_after_burst_ms: Math.max(0, drain.last - big.endedAt),
+      not_called_back: drain.missing,
+    },
+  };
+}
+
 function tally(answers) {
   const statuses = {};
   for (const a of answers) statuses[a.status] = (statuses[a.status] ?? 0) + 1;
@@ -225,12 +245,8 @@ async function main() {
     counter.close();
 
     // --burst 0 skips the burst (for profiling the paced phase alone).
-    const big = BURST > 0 ? await sleep(1000).then(() => burst(ports, sink, BURST)) : { answers: [], endedAt: Date.now() };
-    const burstAccepted = new Set(big.answers.filter((a) => a.status === 200).map((a) => a.channelId));
-    const burstDrain = await drained(sink, burstAccepted);
-    const statuses = tally(big.answers);
-    const refusedWithoutRetryAfter = big.answers.filter((a) => a.status === 503 && !a.retryAfter).length;
-    const doubles = [...burstAccepted, ...steadyAccepted].filter((c) => (sink.counts.get(c) ?? 0) > 1).length;
+    const big = BURST > 0 ? await measuredBurst(ports, sink) : null;
+    const doubles = [...(big?.accepted ?? []), ...steadyAccepted].filter((c) => (sink.counts.get(c) ?? 0) > 1).length;
 
     const result = {
       machine: `${require('node:os').cpus().length} cores, Node ${process.version}`,
@@ -244,18 +260,7 @@ async function main() {
         last_callback_after_last_send_ms: Math.max(0, steadyDrain.last - steady.lastSentAt),
         not_called_back: steadyDrain.missing,
       },
-      burst:
-        BURST > 0
-          ? {
-              duration_s: BURST,
-              connections: CONNECTIONS,
-              statuses,
-              accepted_per_s: Math.round(burstAccepted.size / BURST),
-              refused_503_without_retry_after: refusedWithoutRetryAfter,
-              last_callback_after_burst_ms: Math.max(0, burstDrain.last - big.endedAt),
-              not_called_back: burstDrain.missing,
-            }
-          : null,
+      burst: big?.report ?? null,
       doubles,
     };
     console.log(
@@ -269,9 +274,9 @@ async function main() {
           `(${Object.entries(trips.redis_round_trips_by_command).map(([name, n]) => `${name} ${n}`).join(', ')}), ` +
           `running ${trips.redis_commands_incl_scripts} commands with the scripts' own`,
         result.burst
-          ? `burst ${BURST} s at ${CONNECTIONS} connections: answers ${JSON.stringify(statuses)} (${result.burst.accepted_per_s}/s accepted, ` +
-            `${refusedWithoutRetryAfter} × 503 without Retry-After); last callback ${result.burst.last_callback_after_burst_ms} ms after the burst; ` +
-            `not called back ${burstDrain.missing}; called back twice ${doubles}`
+          ? `burst ${BURST} s at ${CONNECTIONS} connections: answers ${JSON.stringify(result.burst.statuses)} (${result.burst.accepted_per_s}/s accepted, ` +
+            `${result.burst.refused_503_without_retry_after} × 503 without Retry-After); last callback ${result.burst.last_callback_after_burst_ms} ms after the burst; ` +
+            `not called back ${result.burst.not_called_back}; called back twice ${doubles}`
           : `burst skipped (--burst 0); called back twice ${doubles}`,
       ].join('\n'),
     );
