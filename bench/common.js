@@ -223,4 +223,33 @@ async function readMetrics(port) {
   };
 }
 
-module.exports = { APP_ENV, CpuMeter, SECRET, cpuMs, freePort, numberOption, option, payload, pct, pidsOf, postWebhook, readMetrics, scaleBackends, sleep, startSink, waitUp };
+/**
+ * The app's event loop as its own /metrics shows it: prom-client's delay histogram (a 10 ms libuv timer; each
+ * scrape reads and resets it, so a scrape before a phase and one after it cover exactly that phase) and its
+ * GC counters. Tells a tail caused by the app's own stalls from one caused by the machine or the load.
+ */
+async function eventLoopFigures(port) {
+  const metrics = await readMetrics(port);
+  // A GC kind that has not run yet has no sample in the histogram.
+  const value = (name, labels) => metrics.value(name, labels) || 0;
+  return {
+    maxMs: value('nodejs_eventloop_lag_max_seconds') * 1000,
+    p99Ms: value('nodejs_eventloop_lag_p99_seconds') * 1000,
+    majorGcs: value('nodejs_gc_duration_seconds_count', 'kind="major"'),
+    majorGcMs: value('nodejs_gc_duration_seconds_sum', 'kind="major"') * 1000,
+    minorGcMs: value('nodejs_gc_duration_seconds_sum', 'kind="minor"') * 1000,
+  };
+}
+
+/** What happened to the event loop between two eventLoopFigures() readings. */
+function eventLoopOver(before, after) {
+  return {
+    delay_max_ms: Math.round(after.maxMs),
+    delay_p99_ms: Math.round(after.p99Ms),
+    major_gcs: after.majorGcs - before.majorGcs,
+    major_gc_ms: Math.round(after.majorGcMs - before.majorGcMs),
+    minor_gc_ms: Math.round(after.minorGcMs - before.minorGcMs),
+  };
+}
+
+module.exports = { APP_ENV, CpuMeter, SECRET, cpuMs, eventLoopFigures, eventLoopOver, freePort, numberOption, option, payload, pct, pidsOf, postWebhook, readMetrics, scaleBackends, sleep, startSink, waitUp };

@@ -13,7 +13,7 @@ const { tmpdir } = require('node:os');
 const { join } = require('node:path');
 const { performance } = require('node:perf_hooks');
 const autocannon = require('autocannon');
-const { APP_ENV, SECRET, cpuMs, freePort, numberOption: arg, payload, pct, readMetrics, sleep, startSink, waitUp } = require('./common');
+const { APP_ENV, SECRET, cpuMs, eventLoopFigures, eventLoopOver, freePort, numberOption: arg, payload, pct, readMetrics, sleep, startSink, waitUp } = require('./common');
 const { pace } = require('./pace');
 
 const DURATION = arg('duration', 15);
@@ -178,9 +178,11 @@ async function maxRun(target, sink) {
   try {
     await waitUp(port);
     await phase(port, sink, { duration: WARMUP });
+    const loopBefore = target.app ? await eventLoopFigures(port) : undefined;
     const cpuBefore = cpuMs(child.pid);
     const max = await phase(port, sink, { duration: DURATION });
     max.cpu_ms_per_delivery = +((cpuMs(child.pid) - cpuBefore) / Math.max(1, max.callbacks)).toFixed(3);
+    if (loopBefore) max.loop = eventLoopOver(loopBefore, await eventLoopFigures(port));
     return { max, sqlite: target.app ? await commitFigures(port) : undefined };
   } finally {
     child.kill('SIGTERM');
@@ -198,7 +200,10 @@ async function halfRun(target, sink, rate) {
   try {
     await waitUp(port);
     await phase(port, sink, { duration: WARMUP });
-    return { rate, ...(await phase(port, sink, { duration: DURATION, rate })) };
+    const loopBefore = target.app ? await eventLoopFigures(port) : undefined;
+    const half = { rate, ...(await phase(port, sink, { duration: DURATION, rate })) };
+    if (loopBefore) half.loop = eventLoopOver(loopBefore, await eventLoopFigures(port));
+    return half;
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
@@ -237,6 +242,9 @@ async function commitFigures(port) {
     wal_sync_seconds: +value('modelriver_sqlite_wal_sync_seconds_total').toFixed(2),
   };
 }
+
+const loopLine = (loop) =>
+  loop ? `event loop: longest gap ${loop.delay_max_ms} ms, p99 ${loop.delay_p99_ms} ms (the 10 ms timer's), GC ${loop.minor_gc_ms} ms in scavenges, ${loop.major_gcs} major (${loop.major_gc_ms} ms)` : 'event loop: -';
 
 const ms = (value) => (Number.isFinite(value) ? value : '-');
 
@@ -305,8 +313,10 @@ async function main() {
       `(open loop: latency from when each request was due; the generator itself sent late by p99 ${results.map((r) => `${r.half.lag_p99_ms} ms`).join(' / ')})`,
       '',
       ...sqlite.map(
-        (f, i) => `app run ${i + 1}: ${f.commits} SQLite commits, ${f.writes_per_commit} writes per commit, ${f.commit_seconds} s in COMMIT, ${f.wal_syncs} WAL fsyncs off the event loop (${f.wal_sync_seconds} s)`,
+        (f, i) =>
+          `app run ${i + 1}: ${f.commits} SQLite commits, ${f.writes_per_commit} writes per commit, ${f.commit_seconds} s in COMMIT, ${f.wal_syncs} WAL fsyncs off the event loop (${f.wal_sync_seconds} s); ${loopLine(runs.app[i].loop)}`,
       ),
+      `app at ${results.find((r) => r.key === 'app').half.rate}/s: ${loopLine(results.find((r) => r.key === 'app').half.loop)}`,
     ].join('\n'),
   );
   mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });

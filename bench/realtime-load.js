@@ -2,7 +2,7 @@
 // Every client must receive its channel's completed event. Reports counts; fan-out latency from ModelRiver's
 // push (the sandbox's Phoenix channel, time read back from its control API) to each client's `ai:response`,
 // p50/p99; from our own `ai:processed` (its server `at`) to each client; end-to-end latency (generate →
-// ai:processed); and memory.
+// ai:processed); memory; and the app's event loop meanwhile (longest gap, GC), from its /metrics.
 // ModelRiver's stand-in (the sandbox) runs in a process of its own, as ModelRiver is remote in production;
 // `--in-process-sandbox` runs it inside the app instead (MODELRIVER_SANDBOX=true), sharing its event loop.
 // `--webhook-rate N` keeps the same instance busy meanwhile: signed webhooks (with callbacks to a local sink) at
@@ -16,7 +16,7 @@ const { tmpdir } = require('node:os');
 const { join } = require('node:path');
 const { performance } = require('node:perf_hooks');
 const { io } = require('socket.io-client');
-const { SECRET, freePort, numberOption: arg, payload, pct, postWebhook, sleep, startSink } = require('./common');
+const { SECRET, eventLoopFigures, eventLoopOver, freePort, numberOption: arg, payload, pct, postWebhook, sleep, startSink } = require('./common');
 const { pace } = require('./pace');
 
 const CLIENTS = arg('clients', 1000);
@@ -97,6 +97,7 @@ async function main() {
     const rssConnected = rssKiB(app.pid);
     const background = WEBHOOK_RATE > 0 ? startWebhooks(port, sink, WEBHOOK_RATE) : undefined;
     if (background) await sleep(2000); // the pipeline at its pace before the channels start
+    const loopBefore = await eventLoopFigures(port);
 
     const fanout = [];
     const endToEnd = [];
@@ -144,6 +145,7 @@ async function main() {
     }
     const deadline = Date.now() + 60_000;
     while (received < CLIENTS && Date.now() < deadline) await sleep(100);
+    const loop = eventLoopOver(loopBefore, await eventLoopFigures(port));
     const rssAfter = rssKiB(app.pid);
     const webhooks = background ? await background.stop() : undefined;
     // When the sandbox pushed each upstream `response` on its Phoenix channel: relay + fan-out latency.
@@ -174,6 +176,8 @@ async function main() {
       seconds: (Date.now() - started) / 1000,
       app_rss_mib: { before: +(rssBefore / 1024).toFixed(1), connected: +(rssConnected / 1024).toFixed(1), after: +(rssAfter / 1024).toFixed(1) },
       kib_per_connection: +((rssConnected - rssBefore) / CLIENTS).toFixed(1),
+      // The app's own loop while the channels ran: a stall here delays every relay behind it.
+      app_event_loop: loop,
       ...(webhooks ? { background_webhooks: webhooks } : {}),
     };
     console.log(JSON.stringify(report, null, 2));
