@@ -79,6 +79,12 @@ function openSqlite(config: DatabaseConfig): DatabaseHandles {
   // per commit and ~3 % of the embedded pipeline's CPU.
   sqlite.pragma('cache_size = -8192');
   sqlite.pragma('mmap_size = 268435456');
+  // Every statement runs inside a group's open transaction, so each one that may fail halfway (multi-row writes,
+  // foreign keys) keeps a statement journal: the pages it changes, to undo just that statement. Past 64 KiB SQLite
+  // moves that journal to a temporary file (sorts and temporary indexes too): at full intake almost as many writes
+  // as the log gets, and a file created and unlinked every few commits, all on the event loop and through the file
+  // system's journal. In memory they cost a copy. Nothing durable lives there.
+  sqlite.pragma('temp_store = MEMORY');
   // The log is copied into the file by a thread of its own (WalCheckpointer), not inside a COMMIT on the event loop.
   // The connection's own checkpoint stays as the safety net, far off: once the log holds 64 MiB (16384 pages).
   sqlite.pragma('wal_autocheckpoint = 16384');
