@@ -167,6 +167,14 @@ async function phase(port, sink, options) {
   };
 }
 
+/** Runs `measure`; for the app, adds its event loop over exactly that run (`loop`, from its /metrics). */
+async function withEventLoop(target, port, measure) {
+  if (!target.app) return measure();
+  const before = await eventLoopFigures(port);
+  const result = await measure();
+  return { ...result, loop: eventLoopOver(before, await eventLoopFigures(port)) };
+}
+
 /**
  * One run of a target: a fresh process, a warm-up, then as fast as the connections go, with the server's CPU time
  * (user + system, /proc) from the phase's start to its last callback: CPU per delivery at full rate.
@@ -178,11 +186,11 @@ async function maxRun(target, sink) {
   try {
     await waitUp(port);
     await phase(port, sink, { duration: WARMUP });
-    const loopBefore = target.app ? await eventLoopFigures(port) : undefined;
-    const cpuBefore = cpuMs(child.pid);
-    const max = await phase(port, sink, { duration: DURATION });
-    max.cpu_ms_per_delivery = +((cpuMs(child.pid) - cpuBefore) / Math.max(1, max.callbacks)).toFixed(3);
-    if (loopBefore) max.loop = eventLoopOver(loopBefore, await eventLoopFigures(port));
+    const max = await withEventLoop(target, port, async () => {
+      const cpuBefore = cpuMs(child.pid);
+      const result = await phase(port, sink, { duration: DURATION });
+      return { ...result, cpu_ms_per_delivery: +((cpuMs(child.pid) - cpuBefore) / Math.max(1, result.callbacks)).toFixed(3) };
+    });
     return { max, sqlite: target.app ? await commitFigures(port) : undefined };
   } finally {
     child.kill('SIGTERM');
@@ -200,10 +208,7 @@ async function halfRun(target, sink, rate) {
   try {
     await waitUp(port);
     await phase(port, sink, { duration: WARMUP });
-    const loopBefore = target.app ? await eventLoopFigures(port) : undefined;
-    const half = { rate, ...(await phase(port, sink, { duration: DURATION, rate })) };
-    if (loopBefore) half.loop = eventLoopOver(loopBefore, await eventLoopFigures(port));
-    return half;
+    return { rate, ...(await withEventLoop(target, port, () => phase(port, sink, { duration: DURATION, rate }))) };
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
@@ -300,6 +305,7 @@ async function main() {
     `| target | ${first} | p50 ms | p99 ms | non-2xx | callbacks/accepted | called back/s | last callback after stop, ms | e2e p50 ms | e2e p99 ms |${extra}`,
     `|---|---|---|---|---|---|---|---|---|---|${extra ? '---|' : ''}`,
   ];
+  const appHalf = results.find((r) => r.key === 'app').half;
   const runsOf = (r) => (r.max.runs_req_per_s.length > 1 ? ` (runs ${r.max.runs_req_per_s.join(', ')})` : '');
   console.log(
     [
@@ -316,7 +322,7 @@ async function main() {
         (f, i) =>
           `app run ${i + 1}: ${f.commits} SQLite commits, ${f.writes_per_commit} writes per commit, ${f.commit_seconds} s in COMMIT, ${f.wal_syncs} WAL fsyncs off the event loop (${f.wal_sync_seconds} s); ${loopLine(runs.app[i].loop)}`,
       ),
-      `app at ${results.find((r) => r.key === 'app').half.rate}/s: ${loopLine(results.find((r) => r.key === 'app').half.loop)}`,
+      `app at ${appHalf.rate}/s: ${loopLine(appHalf.loop)}`,
     ].join('\n'),
   );
   mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
