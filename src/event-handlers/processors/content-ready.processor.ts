@@ -20,15 +20,15 @@ const text = (value: unknown): string | undefined =>
 @ProcessesEvent(MODELRIVER_EVENTS.contentReady)
 export class ContentReadyProcessor implements EventProcessor {
   /** The insert every content delivery runs, compiled once (see PreparedQuery). */
-  private readonly insertContent: PreparedQuery<Content, Pick<Content, 'id' | 'slug' | 'created_at'>>;
+  private readonly insertContent: PreparedQuery<Content>;
 
   constructor(@InjectBackgroundDatabase() private readonly db: Db) {
     this.insertContent = new PreparedQuery(db, CONTENT_COLUMNS, (slot) =>
       db
         .insertInto('contents')
         .values(slotsFor(slot, CONTENT_COLUMNS))
-        .onConflict((oc) => oc.doNothing())
-        .returning(['id', 'slug', 'created_at']),
+        // The count of inserted rows tells whether this row went in (no RETURNING: see DeliveriesRepository.insertIfAbsent).
+        .onConflict((oc) => oc.doNothing()),
     );
   }
 
@@ -56,9 +56,11 @@ export class ContentReadyProcessor implements EventProcessor {
    */
   private async insert(channelId: string, title: string, body: string) {
     for (const slug of slugCandidates(title, channelId)) {
-      const [inserted] = (await this.insertContent.execute({ id: newRowId(), channel_id: channelId, title, body, slug, created_at: Date.now() })).rows;
-      const row = inserted ?? (await this.findByChannel(channelId));
-      if (row) return row;
+      const row = { id: newRowId(), channel_id: channelId, title, body, slug, created_at: Date.now() };
+      const { numAffectedRows } = await this.insertContent.execute(row);
+      if (numAffectedRows !== undefined && numAffectedRows > 0n) return row;
+      const existing = await this.findByChannel(channelId);
+      if (existing) return existing;
     }
     throw new Error(`no free slug for channel ${channelId}`);
   }
