@@ -90,7 +90,7 @@ export class DeliveriesRepository {
    */
   async insertIfAbsent(row: NewDelivery): Promise<{ id: string; inserted: boolean; status: DeliveryStatus }> {
     const { numAffectedRows } = await this.insertNew.execute({ ...row, validation_errors: row.validation_errors ?? null });
-    if (numAffectedRows !== undefined && numAffectedRows > 0n) return { id: row.id, status: row.status, inserted: true };
+    if ((numAffectedRows ?? 0n) > 0n) return { id: row.id, status: row.status, inserted: true };
     const existing = await this.background
       .selectFrom('webhook_deliveries')
       .select(['id', 'status'])

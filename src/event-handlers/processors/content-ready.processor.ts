@@ -58,7 +58,7 @@ export class ContentReadyProcessor implements EventProcessor {
     for (const slug of slugCandidates(title, channelId)) {
       const row = { id: newRowId(), channel_id: channelId, title, body, slug, created_at: Date.now() };
       const { numAffectedRows } = await this.insertContent.execute(row);
-      if (numAffectedRows !== undefined && numAffectedRows > 0n) return row;
+      if ((numAffectedRows ?? 0n) > 0n) return row;
       const existing = await this.findByChannel(channelId);
       if (existing) return existing;
     }
