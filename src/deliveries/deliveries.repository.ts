@@ -15,6 +15,8 @@ const INTAKE_COLUMNS = [
   'status',
   'attempts',
   'next_run_at',
+  'lease_until',
+  'lease_token',
   'payload',
   'signature_scheme',
   'signature_secret_index',
@@ -23,9 +25,25 @@ const INTAKE_COLUMNS = [
   'updated_at',
 ] as const;
 
-export type NewDelivery = Pick<WebhookDeliveriesTable, Exclude<(typeof INTAKE_COLUMNS)[number], 'validation_errors'>> & {
-  validation_errors?: string | null;
-};
+/** Left out, they are NULL: a quarantined delivery has validation errors, one inserted already claimed a lease. */
+type OptionalAtIntake = 'validation_errors' | 'lease_until' | 'lease_token';
+
+export type NewDelivery = Pick<WebhookDeliveriesTable, Exclude<(typeof INTAKE_COLUMNS)[number], OptionalAtIntake>> &
+  Partial<Pick<WebhookDeliveriesTable, OptionalAtIntake>>;
+
+/** The row a NewDelivery makes, as a read of it right after the insert would return it. */
+export function insertedRow(row: NewDelivery): DeliveryRow {
+  return {
+    ...row,
+    validation_errors: row.validation_errors ?? null,
+    lease_until: row.lease_until ?? null,
+    lease_token: row.lease_token ?? null,
+    last_error: null,
+    result: null,
+    callback_status: null,
+    completed_at: null,
+  };
+}
 
 /** delivered: result callback accepted · error_sent / error_failed: the error callback's fate · refused: URL policy · not_required: no callback in this workflow */
 export type CallbackStatus = 'delivered' | 'error_sent' | 'error_failed' | 'refused' | 'not_required';
@@ -66,7 +84,7 @@ export type DeliverySummary = Pick<
 @Injectable()
 export class DeliveriesRepository {
   /** Intake's insert, the one statement every webhook runs: compiled once (see PreparedQuery). */
-  private readonly insertNew: PreparedQuery<Required<NewDelivery>>;
+  private readonly insertNew: PreparedQuery<DeliveryRow>;
 
   constructor(
     @InjectDatabase() private readonly db: Db,
@@ -89,7 +107,7 @@ export class DeliveriesRepository {
    * for durability itself (WriteBarrier.synced) before it answers anyone.
    */
   async insertIfAbsent(row: NewDelivery): Promise<{ id: string; inserted: boolean; status: DeliveryStatus }> {
-    const { numAffectedRows } = await this.insertNew.execute({ ...row, validation_errors: row.validation_errors ?? null });
+    const { numAffectedRows } = await this.insertNew.execute(insertedRow(row));
     if ((numAffectedRows ?? 0n) > 0n) return { id: row.id, status: row.status, inserted: true };
     const existing = await this.background
       .selectFrom('webhook_deliveries')

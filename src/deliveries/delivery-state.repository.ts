@@ -18,6 +18,8 @@ export interface ClaimedDelivery {
   leaseToken: string;
   /** The row as the claim left it: the handler starts from it instead of reading it again. */
   row: DeliveryRow;
+  /** `row.payload` parsed, when the claim had it at hand (JobContext.claimedPayload). */
+  payload?: JsonObject;
 }
 
 const RUNNABLE = ['queued', 'retrying'] as const;

@@ -50,7 +50,7 @@ export class DeliveryDispatcher implements DeliveryJobHandler, OnModuleInit {
   }
 
   async handle(job: DeliveryJob, context: JobContext): Promise<RunCompletion> {
-    const { delivery, event } = await this.load(job.deliveryId, context.claimed);
+    const { delivery, event } = await this.load(job.deliveryId, context.claimed, context.claimedPayload);
     const target = toTarget(delivery, event);
     if (target) {
       // Refuse a bad callback URL before doing any work for it: no connection is ever made.
@@ -136,12 +136,15 @@ export class DeliveryDispatcher implements DeliveryJobHandler, OnModuleInit {
     }
   }
 
-  /** `claimed`: the row as the queue's claim returned it (see JobContext.claimed); read it when there is none. */
-  private async load(deliveryId: string, claimed?: DeliveryRow): Promise<{ delivery: DeliveryRow; event: ModelRiverEvent }> {
+  /**
+   * `claimed`: the row as the queue's claim returned it (see JobContext.claimed), read when there is none;
+   * `payload`: its payload already parsed (JobContext.claimedPayload).
+   */
+  private async load(deliveryId: string, claimed?: DeliveryRow, payload?: JsonObject): Promise<{ delivery: DeliveryRow; event: ModelRiverEvent }> {
     const delivery = claimed ?? (await this.deliveries.findById(deliveryId));
     if (!delivery) throw new PermanentJobError(`delivery ${deliveryId} does not exist`);
     try {
-      return { delivery, event: toModelRiverEvent(delivery.id, readStoredPayload(delivery)) };
+      return { delivery, event: toModelRiverEvent(delivery.id, (claimed && payload) ?? readStoredPayload(delivery)) };
     } catch (error) {
       throw new PermanentJobError(`delivery ${deliveryId}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { settledWithin } from '../common/settled-within';
 import { queueConfig, QueueConfig } from '../config/configuration';
@@ -5,7 +6,7 @@ import { WRITE_BARRIER } from '../database/database.module';
 import { WriteBarrier } from '../database/write-barrier';
 import { ClaimedDelivery, DeliveryStateRepository } from '../deliveries/delivery-state.repository';
 import { describeError, drainingController, outcomePolicy, OutcomePolicy, runClaimed } from './job-outcome.policy';
-import { DeliveryJob, DeliveryJobHandler, JobQueue } from './job-queue.port';
+import { DeliveryJob, DeliveryJobHandler, JobQueue, SlotReservation } from './job-queue.port';
 
 /** After the grace time, how long an aborted run may take to release itself before stop() releases it. */
 const ABANDON_WAIT_MS = 1000;
@@ -19,12 +20,18 @@ const ABANDON_WAIT_MS = 1000;
  * while the last claim filled every free slot (a backlog). A retry it schedules sets the timer itself (the
  * embedded profile is one process per database file, so no one else makes rows due), and the timer's sweep
  * reads the earliest due row from the table, the safety net for everything else.
+ *
+ * While no stored delivery waits, intake skips the queue altogether: it reserves a free slot (reserveSlot), inserts
+ * the row already claimed, and hands it over to run at once, with the payload it parsed. A run so started is like
+ * any other claimed run: fenced by its token, renewed, recovered after a crash, released on shutdown.
  */
 @Injectable()
 export class EmbeddedJobQueue implements JobQueue {
   private readonly logger = new Logger(EmbeddedJobQueue.name);
   private handler?: DeliveryJobHandler;
   private readonly running = new Map<string, { job: ClaimedDelivery; done: Promise<void>; abort: AbortController }>();
+  /** Slots intake reserved for rows it is inserting (reserveSlot): taken, though not running yet. */
+  private reserved = 0;
   private started = false;
   private stopping = false;
   private pumping = false;
@@ -61,6 +68,37 @@ export class EmbeddedJobQueue implements JobQueue {
     this.backlog = true;
     this.wake();
     return Promise.resolve();
+  }
+
+  reserveSlot(now: number): SlotReservation | undefined {
+    // Not while rows wait to be claimed (they go first) or a claim is under way (its free slots are counted).
+    if (!this.started || this.stopping || this.backlog || this.pumping) return undefined;
+    if (this.running.size + this.reserved >= this.config.concurrency) return undefined;
+    this.reserved++;
+    let open = true;
+    const settle = () => {
+      const first = open;
+      open = false;
+      if (first) this.reserved--;
+      return first;
+    };
+    const leaseToken = randomUUID();
+    return {
+      claim: { status: 'processing', attempts: 1, lease_token: leaseToken, lease_until: now + this.config.leaseMs },
+      run: (row, payload, mark) => {
+        if (!settle()) return;
+        const job = { deliveryId: row.id, attempt: 1, leaseToken, row, payload };
+        if (this.stopping) {
+          // Stopping since the reservation: hand the row back to run on the next start (after a crash, recovery does).
+          void this.store.release(job, Date.now()).catch((error: unknown) => this.logger.warn(`could not release delivery ${row.id}: ${describeError(error)}`));
+          return;
+        }
+        this.launch(job, mark);
+      },
+      release: () => {
+        if (settle() && this.backlog) this.wake();
+      },
+    };
   }
 
   /** The row was reset to queued: waking the worker is all it takes. */
@@ -126,8 +164,8 @@ export class EmbeddedJobQueue implements JobQueue {
         this.sweepDue = false;
         const expiredLeases = sweep && Date.now() - this.leasesSweptAt >= this.config.pollIntervalMs;
         if (expiredLeases) this.leasesSweptAt = Date.now();
-        while (!this.stopping && (this.backlog || expiredLeases) && this.running.size < this.config.concurrency) {
-          const free = this.config.concurrency - this.running.size;
+        while (!this.stopping && (this.backlog || expiredLeases) && this.busySlots() < this.config.concurrency) {
+          const free = this.config.concurrency - this.busySlots();
           // Cleared before the claim: an enqueue while it runs sets it again (and asks for another round).
           this.backlog = false;
           const mark = this.barrier.mark(); // the claim is each job's first write
@@ -140,7 +178,7 @@ export class EmbeddedJobQueue implements JobQueue {
           if (jobs.length < free) break;
           this.backlog = true; // every free slot taken: more may be waiting
         }
-        if (sweep && !this.stopping && this.running.size < this.config.concurrency) {
+        if (sweep && !this.stopping && this.busySlots() < this.config.concurrency) {
           const due = await this.store.nextDueAt();
           if (due !== undefined) this.arm(due);
         }
@@ -152,6 +190,10 @@ export class EmbeddedJobQueue implements JobQueue {
     } finally {
       this.pumping = false;
     }
+  }
+
+  private busySlots(): number {
+    return this.running.size + this.reserved;
   }
 
   /** Makes sure the worker wakes by `at` (a timer only ever moves earlier; when it fires, the sweep re-arms it). */

@@ -93,6 +93,7 @@ export async function runClaimed(
     signal: options.signal,
     persisted: options.persisted,
     claimed: claim.row,
+    claimedPayload: claim.payload,
   };
   try {
     if (claim.attempt > policy.maxAttempts) {

@@ -35,6 +35,8 @@ export interface JobContext {
    * handler). A snapshot from before `handle` ran: `onDead` must read the row again.
    */
   claimed: DeliveryRow;
+  /** `claimed.payload` already parsed, when the queue had it at hand (a delivery intake handed over): parse it otherwise. */
+  claimedPayload?: JsonObject;
 }
 
 /**
@@ -61,7 +63,29 @@ export interface DeliveryJobHandler {
   onDead(job: DeliveryJob, error: Error, context: JobContext): Promise<{ announce?: () => void } | void>;
 }
 
+/**
+ * A worker slot held for one delivery intake is about to insert (JobQueue.reserveSlot): the row goes in already
+ * claimed, with `claim`'s values, and runs as soon as the insert answers. Exactly one of `run` and `release` follows.
+ */
+export interface SlotReservation {
+  /** The claim's values, for the insert: the row is this run's from the start. */
+  readonly claim: { status: 'processing'; attempts: 1; lease_token: string; lease_until: number };
+  /**
+   * The row went in as given: run it. `payload`: the row's payload as intake parsed it; `mark`: the write barrier's
+   * mark taken before the insert, the run's first write.
+   */
+  run(row: DeliveryRow, payload: JsonObject, mark: number): void;
+  /** The row did not go in (a duplicate, a failed insert): the slot is free again. */
+  release(): void;
+}
+
 export interface JobQueue {
+  /**
+   * Embedded only: a free worker slot for a delivery about to be inserted, while no stored delivery waits for one
+   * (those go first), else undefined; the caller then inserts it queued and enqueues it. It saves the claim
+   * statement and a second parse of the payload.
+   */
+  reserveSlot?(now: number): SlotReservation | undefined;
   /** Makes a stored delivery runnable; idempotent per delivery id. */
   enqueue(job: DeliveryJob): Promise<void>;
   /** Makes a delivery that had finished runnable again (an operator's replay reset its row first). */

@@ -1,12 +1,12 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { OverloadedError, ServiceUnavailableError } from '../common/errors';
-import { isJsonObject } from '../common/json';
+import { isJsonObject, JsonObject } from '../common/json';
 import { webhookConfig, WebhookConfig } from '../config/configuration';
 import { WRITE_BARRIER } from '../database/database.module';
 import { newRowId } from '../database/row-id';
 import { WriteBarrier } from '../database/write-barrier';
 import { dedupeKey, quarantineKey } from '../deliveries/dedupe-key';
-import { DeliveriesRepository, NewDelivery } from '../deliveries/deliveries.repository';
+import { DeliveriesRepository, insertedRow, NewDelivery } from '../deliveries/deliveries.repository';
 import { parseDeliveryPayload } from '../deliveries/delivery-payload';
 import { validateWebhookPayload } from '../deliveries/webhook-payload';
 import { JOB_QUEUE, JobQueue } from '../jobs/job-queue.port';
@@ -105,6 +105,7 @@ export class WebhookIngestService {
       },
       {
         enqueue: true,
+        payload: validation.payload,
         // Logged as soon as the row exists, before the worker (woken next) can log anything about it.
         stored: ({ id, inserted }) =>
           inserted
@@ -117,19 +118,38 @@ export class WebhookIngestService {
   }
 
   /**
-   * Inserts (if absent) and answers once the row is durable. With `enqueue`, the worker is woken in between,
-   * as soon as the insert ran: on SQLite its job's first writes then share this group commit and its fsync
-   * instead of waiting for the next one. Nothing leaves the process before that commit: the job's callback
-   * waits for it (JobContext.persisted), and if the commit fails the job's writes are rolled back with the row.
+   * Inserts (if absent) and answers once the row is durable. With `enqueue`, the worker gets it as soon as the
+   * insert ran: on SQLite its job's first writes then share this group commit and its fsync instead of waiting for
+   * the next one. Nothing leaves the process before that commit: the job's callback waits for it
+   * (JobContext.persisted), and if the commit fails the job's writes are rolled back with the row.
+   *
+   * While the queue has a free slot and nothing waiting (embedded: JobQueue.reserveSlot), the row goes in already
+   * claimed and runs from the payload parsed here; otherwise it goes in queued and the queue is woken.
    */
-  private async store(row: NewDelivery, options: { enqueue: boolean; stored?: (stored: { id: string; inserted: boolean }) => void }) {
-    const { enqueue } = options;
+  private async store(
+    row: NewDelivery,
+    options: { enqueue: false } | { enqueue: true; payload: JsonObject; stored: (stored: { id: string; inserted: boolean }) => void },
+  ) {
     const mark = this.barrier.mark();
-    const stored = await this.deliveries.insertIfAbsent(row).catch(this.storageFailed);
-    options.stored?.(stored);
-    // A duplicate still queued may have missed its enqueue (crash between insert and enqueue): enqueue
-    // again; the queue dedupes by delivery id.
-    if (enqueue && (stored.inserted || stored.status === 'queued')) await this.enqueue(stored.id);
+    const slot = options.enqueue ? this.queue.reserveSlot?.(row.created_at) : undefined;
+    const claimed = slot ? { ...row, ...slot.claim } : row;
+    let stored: Awaited<ReturnType<DeliveriesRepository['insertIfAbsent']>>;
+    try {
+      stored = await this.deliveries.insertIfAbsent(claimed);
+    } catch (error) {
+      slot?.release();
+      return this.storageFailed(error);
+    }
+    if (options.enqueue) {
+      options.stored(stored);
+      if (slot && stored.inserted) slot.run(insertedRow(claimed), options.payload, mark);
+      else {
+        slot?.release();
+        // A duplicate still queued may have missed its enqueue (crash between insert and enqueue): enqueue
+        // again; the queue dedupes by delivery id.
+        if (stored.inserted || stored.status === 'queued') await this.enqueue(stored.id);
+      }
+    }
     await this.barrier.synced(mark).catch(this.storageFailed);
     return stored;
   }
