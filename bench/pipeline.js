@@ -5,16 +5,12 @@
 // that rate. Reports ratios, never bare figures alone.
 // Usage: npm run build && node bench/pipeline.js [--duration 15 --connections 64 --rate N --normal --prof]
 'use strict';
-const { Buffer } = require('node:buffer');
 const { spawn, execFileSync } = require('node:child_process');
 const { mkdirSync, mkdtempSync, rmSync, writeFileSync } = require('node:fs');
-const http = require('node:http');
 const { tmpdir } = require('node:os');
 const { join } = require('node:path');
-const { performance } = require('node:perf_hooks');
-const autocannon = require('autocannon');
-const { APP_ENV, SECRET, cpuMs, eventLoopFigures, eventLoopOver, freePort, numberOption: arg, payload, pct, readMetrics, sleep, startSink, waitUp } = require('./common');
-const { pace } = require('./pace');
+const { APP_ENV, SECRET, cpuMs, eventLoopFigures, eventLoopOver, freePort, numberOption: arg, readMetrics, startSink, waitUp } = require('./common');
+const { phase } = require('./phases');
 
 const DURATION = arg('duration', 15);
 const WARMUP = arg('warmup', 3);
@@ -41,132 +37,6 @@ function launch(command, env) {
   return child;
 }
 
-/** As fast as CONNECTIONS connections go (closed loop): autocannon. */
-function load(port, sink, { duration, sent }) {
-  return new Promise((resolve, reject) => {
-    const instance = autocannon(
-      {
-        url: `http://127.0.0.1:${port}/webhooks/modelriver`,
-        connections: CONNECTIONS,
-        duration,
-        requests: [
-          {
-            method: 'POST',
-            setupRequest: (request) => {
-              const p = payload(sink.url, sequence++);
-              sent?.set(p.channelId, Date.now());
-              return { ...request, body: p.body, headers: { 'content-type': 'application/json', 'mr-signature': p.signature } };
-            },
-          },
-        ],
-      },
-      (error, result) =>
-        error
-          ? reject(error)
-          : resolve({
-              req_per_s: Math.round(result.requests.average),
-              p50_ms: result.latency.p50,
-              p99_ms: result.latency.p99,
-              non_2xx: result.non2xx + result.errors + result.timeouts,
-              accepted: result['2xx'],
-            }),
-    );
-    autocannon.track(instance, { renderProgressBar: false, renderResultsTable: false, renderLatencyTable: false });
-  });
-}
-
-/**
- * Open loop at `rate` req/s, evenly spaced: request i is due at start + i/rate whatever happened to the ones
- * before it (up to CONNECTIONS in flight over keep-alive sockets; more wait for a free one). Latency runs from
- * when a request was due, so a slow target cannot hide its queue (no coordinated omission). autocannon's
- * `overallRate` is not used here: it sends each second's quota back to back at the start of the second, which
- * measures a burst's queue instead of a steady load. `lag_p99_ms` is how late this generator itself sent.
- */
-function paced(port, sink, { duration, rate, sent }) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
-  const total = Math.max(1, Math.round(rate * duration));
-  const latencies = [];
-  const lags = [];
-  let accepted = 0;
-  let failed = 0;
-  return new Promise((resolve) => {
-    const finish = () => {
-      agent.destroy();
-      resolve({
-        req_per_s: Math.round(accepted / duration),
-        p50_ms: +pct(latencies, 50).toFixed(1),
-        p99_ms: +pct(latencies, 99).toFixed(1),
-        non_2xx: failed,
-        accepted,
-        lag_p99_ms: +pct(lags, 99).toFixed(1),
-      });
-    };
-    const answered = (due, ok) => {
-      latencies.push(performance.now() - due);
-      if (ok) accepted++;
-      else failed++;
-      if (latencies.length === total) finish();
-    };
-    const send = (due) => {
-      const p = payload(sink.url, sequence++);
-      let settled = false; // an error after the answer (a reset socket) must not count the request twice
-      const settle = (ok) => {
-        if (settled) return;
-        settled = true;
-        answered(due, ok);
-      };
-      lags.push(performance.now() - due);
-      sent.set(p.channelId, Date.now() - (performance.now() - due));
-      const request = http.request(
-        {
-          agent,
-          host: '127.0.0.1',
-          port,
-          method: 'POST',
-          path: '/webhooks/modelriver',
-          timeout: 30_000,
-          headers: { 'content-type': 'application/json', 'mr-signature': p.signature, 'content-length': Buffer.byteLength(p.body) },
-        },
-        (response) => {
-          response.resume();
-          response.on('end', () => settle(response.statusCode >= 200 && response.statusCode < 300));
-        },
-      );
-      request.on('timeout', () => request.destroy(new Error('timeout')));
-      request.on('error', () => settle(false));
-      request.end(p.body);
-    };
-    void pace(rate, total, send);
-  });
-}
-let sequence = 0;
-
-/** Waits (bounded) until every accepted delivery of a phase was called back; then summarises the phase. */
-async function phase(port, sink, options) {
-  const sent = new Map();
-  const startedAt = Date.now();
-  const result = await (options.rate ? paced : load)(port, sink, { ...options, sent });
-  const stoppedAt = Date.now();
-  const { accepted } = result;
-  const calledBack = () => [...sent.keys()].filter((c) => sink.received.has(c));
-  const deadline = Date.now() + 120_000;
-  while (Date.now() < deadline && calledBack().length < accepted) await sleep(50);
-  const called = calledBack();
-  const endToEnd = called.map((c) => sink.received.get(c) - sent.get(c));
-  // A loop, not Math.max(...spread): a 15 s phase against the baseline calls back ~100,000 times.
-  const lastCallback = called.reduce((last, c) => Math.max(last, sink.received.get(c)), 0);
-  return {
-    ...result,
-    callbacks: called.length,
-    drain_after_stop_ms: Math.max(0, Math.round(lastCallback - stoppedAt)),
-    // What the whole pipeline kept up with: deliveries called back per second, from the phase's start to the
-    // last callback. Below req_per_s when processing falls behind intake (a backlog drains after the load).
-    sustained_per_s: Math.round(called.length / (Math.max(lastCallback, stoppedAt) - startedAt) * 1000),
-    e2e_p50_ms: +pct(endToEnd, 50).toFixed(1),
-    e2e_p99_ms: +pct(endToEnd, 99).toFixed(1),
-  };
-}
-
 /** Runs `measure`; for the app, adds its event loop over exactly that run (`loop`, from its /metrics). */
 async function withEventLoop(target, port, measure) {
   if (!target.app) return measure();
@@ -185,10 +55,10 @@ async function maxRun(target, sink) {
   const child = launch([...profile, ...target.command], { ...target.env(), PORT: String(port) });
   try {
     await waitUp(port);
-    await phase(port, sink, { duration: WARMUP });
+    await phase(port, sink, { duration: WARMUP, connections: CONNECTIONS });
     const max = await withEventLoop(target, port, async () => {
       const cpuBefore = cpuMs(child.pid);
-      const result = await phase(port, sink, { duration: DURATION });
+      const result = await phase(port, sink, { duration: DURATION, connections: CONNECTIONS });
       return { ...result, cpu_ms_per_delivery: +((cpuMs(child.pid) - cpuBefore) / Math.max(1, result.callbacks)).toFixed(3) };
     });
     return { max, sqlite: target.app ? await commitFigures(port) : undefined };
@@ -207,8 +77,8 @@ async function halfRun(target, sink, rate) {
   const child = launch(target.command, { ...target.env(), PORT: String(port) });
   try {
     await waitUp(port);
-    await phase(port, sink, { duration: WARMUP });
-    return { rate, ...(await withEventLoop(target, port, () => phase(port, sink, { duration: DURATION, rate }))) };
+    await phase(port, sink, { duration: WARMUP, connections: CONNECTIONS });
+    return { rate, ...(await withEventLoop(target, port, () => phase(port, sink, { duration: DURATION, rate, connections: CONNECTIONS }))) };
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
