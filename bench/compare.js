@@ -43,7 +43,7 @@ function otherBuild(dir) {
     throw error;
   }
   const commit = execFileSync('git', ['rev-parse', '--short', ref], { cwd: ROOT }).toString().trim();
-  return { root: worktree, label: `${ref} (${commit})`, cleanup };
+  return { root: worktree, label: commit.startsWith(ref) ? commit : `${ref} (${commit})`, cleanup };
 }
 
 function start(root, core, databaseFile, port) {

@@ -85,15 +85,19 @@ export class EmbeddedJobQueue implements JobQueue {
     const leaseToken = randomUUID();
     return {
       claim: { status: 'processing', attempts: 1, lease_token: leaseToken, lease_until: now + this.config.leaseMs },
+      // Launched on the next check phase, as a claim's runs are: the group commit this turn's writes opened is
+      // scheduled first, so the intake answers of this turn do not wait for runs to take their first steps.
       run: (row, payload, mark) => {
-        if (!settle()) return;
-        const job = { deliveryId: row.id, attempt: 1, leaseToken, row, payload };
-        if (this.stopping) {
-          // Stopping since the reservation: hand the row back to run on the next start (after a crash, recovery does).
-          void this.store.release(job, Date.now()).catch((error: unknown) => this.logger.warn(`could not release delivery ${row.id}: ${describeError(error)}`));
-          return;
-        }
-        this.launch(job, mark);
+        setImmediate(() => {
+          if (!settle()) return;
+          const job = { deliveryId: row.id, attempt: 1, leaseToken, row, payload };
+          if (this.stopping) {
+            // Stopping since the reservation: hand the row back to run on the next start (after a crash, recovery does).
+            void this.store.release(job, Date.now()).catch((error: unknown) => this.logger.warn(`could not release delivery ${row.id}: ${describeError(error)}`));
+            return;
+          }
+          this.launch(job, mark);
+        });
       },
       release: () => {
         if (settle() && this.backlog) this.wake();
