@@ -1,6 +1,7 @@
 // What the benches share: the signed payload, the callback sink, ports, backends for the scale profile, and
 // process CPU time read from /proc.
 'use strict';
+const { Buffer } = require('node:buffer');
 const { createHmac, randomUUID } = require('node:crypto');
 const { execFileSync } = require('node:child_process');
 const { readFileSync } = require('node:fs');
@@ -70,17 +71,30 @@ function payload(sinkUrl, n) {
   return { channelId, body, signature: createHmac('sha256', SECRET).update(body).digest('hex') };
 }
 
-/** POSTs a signed delivery (from payload()) over `agent`; resolves with the HTTP status, or the socket error's code. */
+/**
+ * POSTs a signed delivery (from payload()) over `agent`, giving up after 30 s; resolves once with the HTTP status
+ * and the Retry-After header, or with status 0 and the socket error's code.
+ */
 function postWebhook(agent, port, p) {
   return new Promise((resolve) => {
     const request = http.request(
-      { agent, host: '127.0.0.1', port, method: 'POST', path: '/webhooks/modelriver', headers: { 'content-type': 'application/json', 'mr-signature': p.signature } },
+      {
+        agent,
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: '/webhooks/modelriver',
+        timeout: 30_000,
+        headers: { 'content-type': 'application/json', 'mr-signature': p.signature, 'content-length': Buffer.byteLength(p.body) },
+      },
       (response) => {
         response.resume();
-        response.on('end', () => resolve(response.statusCode));
+        response.on('end', () => resolve({ status: response.statusCode, retryAfter: response.headers['retry-after'] }));
       },
     );
-    request.on('error', (error) => resolve(`error ${error.code ?? error.message}`));
+    request.on('timeout', () => request.destroy(new Error('timeout')));
+    // An error after the answer (a reset socket) changes nothing: the promise has settled.
+    request.on('error', (error) => resolve({ status: 0, error: error.code ?? error.message }));
     request.end(p.body);
   });
 }

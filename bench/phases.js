@@ -1,11 +1,10 @@
 // The load phases the benches share: signed webhooks against a server, closed loop (autocannon) or open loop
 // (paced), each followed by waiting for its callbacks at the sink.
 'use strict';
-const { Buffer } = require('node:buffer');
 const http = require('node:http');
 const { performance } = require('node:perf_hooks');
 const autocannon = require('autocannon');
-const { payload, pct, sleep } = require('./common');
+const { payload, pct, postWebhook, sleep } = require('./common');
 const { pace } = require('./pace');
 
 /** As fast as `connections` connections go (closed loop): autocannon. */
@@ -76,32 +75,9 @@ function paced(port, sink, { duration, rate, sent, connections }) {
     };
     const send = (due) => {
       const p = payload(sink.url, sequence++);
-      let settled = false; // an error after the answer (a reset socket) must not count the request twice
-      const settle = (ok) => {
-        if (settled) return;
-        settled = true;
-        answered(due, ok);
-      };
       lags.push(performance.now() - due);
       sent.set(p.channelId, Date.now() - (performance.now() - due));
-      const request = http.request(
-        {
-          agent,
-          host: '127.0.0.1',
-          port,
-          method: 'POST',
-          path: '/webhooks/modelriver',
-          timeout: 30_000,
-          headers: { 'content-type': 'application/json', 'mr-signature': p.signature, 'content-length': Buffer.byteLength(p.body) },
-        },
-        (response) => {
-          response.resume();
-          response.on('end', () => settle(response.statusCode >= 200 && response.statusCode < 300));
-        },
-      );
-      request.on('timeout', () => request.destroy(new Error('timeout')));
-      request.on('error', () => settle(false));
-      request.end(p.body);
+      void postWebhook(agent, port, p).then(({ status }) => answered(due, status >= 200 && status < 300));
     };
     void pace(rate, total, send);
   });

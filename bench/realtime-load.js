@@ -212,9 +212,10 @@ function startWebhooks(port, sink, rate) {
     (due) => {
       const p = payload(sink.url, channels.length);
       channels.push(p.channelId);
-      void postWebhook(agent, port, p).then((status) => {
+      void postWebhook(agent, port, p).then(({ status, error }) => {
         latencies.push(performance.now() - due);
-        statuses.set(status, (statuses.get(status) ?? 0) + 1);
+        const key = error ? `error ${error}` : status;
+        statuses.set(key, (statuses.get(key) ?? 0) + 1);
       });
     },
     stopped,

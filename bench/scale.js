@@ -8,13 +8,12 @@
 //      and how long after the burst the last callback came.
 // Usage: npm run build && node bench/scale.js [--rate 150 --duration 10 --burst 10 --connections 64 --warmup 60]
 'use strict';
-const { Buffer } = require('node:buffer');
 const { spawn } = require('node:child_process');
 const { mkdirSync, writeFileSync } = require('node:fs');
 const http = require('node:http');
 const { join } = require('node:path');
 const { performance } = require('node:perf_hooks');
-const { APP_ENV, CpuMeter, freePort, numberOption: arg, payload, pct, pidsOf, readMetrics, scaleBackends, sleep, startSink, waitUp } = require('./common');
+const { APP_ENV, CpuMeter, freePort, numberOption: arg, payload, pct, pidsOf, postWebhook, readMetrics, scaleBackends, sleep, startSink, waitUp } = require('./common');
 const { pace } = require('./pace');
 
 const RATE = arg('rate', 150);
@@ -34,29 +33,11 @@ const ROOT = join(__dirname, '..');
 let sequence = 0;
 
 /** Sends one signed delivery; resolves with the HTTP status (0 on a network error) and the Retry-After header. */
-function post(agent, port, sink, sent) {
+async function post(agent, port, sink, sent) {
   const p = payload(sink.url, sequence++);
   sent.set(p.channelId, Date.now());
-  return new Promise((resolve) => {
-    const request = http.request(
-      {
-        agent,
-        host: '127.0.0.1',
-        port,
-        method: 'POST',
-        path: '/webhooks/modelriver',
-        timeout: 30_000,
-        headers: { 'content-type': 'application/json', 'mr-signature': p.signature, 'content-length': Buffer.byteLength(p.body) },
-      },
-      (response) => {
-        response.resume();
-        response.on('end', () => resolve({ channelId: p.channelId, status: response.statusCode, retryAfter: response.headers['retry-after'] }));
-      },
-    );
-    request.on('timeout', () => request.destroy(new Error('timeout')));
-    request.on('error', () => resolve({ channelId: p.channelId, status: 0 }));
-    request.end(p.body);
-  });
+  const { status, retryAfter } = await postWebhook(agent, port, p);
+  return { channelId: p.channelId, status, retryAfter };
 }
 
 /** Waits (bounded) until every accepted channel was called back; returns the time of the last callback. */

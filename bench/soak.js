@@ -117,9 +117,10 @@ async function soak(retention, sink) {
     let n = 0;
     await pace(RATE, RATE * DURATION_S, (due) => {
       const bucket = current;
-      void postWebhook(agent, port, payload(sink.url, n++)).then((status) => {
+      void postWebhook(agent, port, payload(sink.url, n++)).then(({ status, error }) => {
         bucket.latencies.push(performance.now() - due);
-        bucket.statuses.set(status, (bucket.statuses.get(status) ?? 0) + 1);
+        const key = error ? `error ${error}` : status;
+        bucket.statuses.set(key, (bucket.statuses.get(key) ?? 0) + 1);
         if (status === 200) bucket.accepted++;
       });
     });
