@@ -25,7 +25,7 @@ const INTAKE_COLUMNS = [
   'updated_at',
 ] as const;
 
-/** Left out, they are NULL: a quarantined delivery has validation errors, one inserted already claimed a lease. */
+/** Left out, they are NULL: only a quarantined delivery has validation errors, and only one inserted already claimed a lease. */
 type OptionalAtIntake = 'validation_errors' | 'lease_until' | 'lease_token';
 
 export type NewDelivery = Pick<WebhookDeliveriesTable, Exclude<(typeof INTAKE_COLUMNS)[number], OptionalAtIntake>> &

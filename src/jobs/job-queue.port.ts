@@ -65,14 +65,15 @@ export interface DeliveryJobHandler {
 
 /**
  * A worker slot held for one delivery intake is about to insert (JobQueue.reserveSlot): the row goes in already
- * claimed, with `claim`'s values, and runs as soon as the insert answers. Exactly one of `run` and `release` follows.
+ * claimed, with `claim`'s values, and runs once it went in. Exactly one of `run` and `release` follows.
  */
 export interface SlotReservation {
   /** The claim's values, for the insert: the row is this run's from the start. */
   readonly claim: { status: 'processing'; attempts: 1; lease_token: string; lease_until: number };
   /**
-   * The row went in as given: run it. `payload`: the row's payload as intake parsed it; `mark`: the write barrier's
-   * mark taken before the insert, the run's first write.
+   * The row went in as given: run it (on the next check phase: the group commit holding the insert has its turn first).
+   * `payload`: the row's payload as intake parsed it; `mark`: the write barrier's mark taken before the insert, the
+   * run's first write.
    */
   run(row: DeliveryRow, payload: JsonObject, mark: number): void;
   /** The row did not go in (a duplicate, a failed insert): the slot is free again. */
