@@ -162,6 +162,16 @@ async function scaleBackends() {
   };
 }
 
+/** Whether this machine can pin processes to cores (taskset exists and there are at least two). */
+const canPin = (() => {
+  try {
+    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' });
+    return require('node:os').cpus().length > 1;
+  } catch {
+    return false;
+  }
+})();
+
 const TICK_MS = 1000 / Number(execFileSync('getconf', ['CLK_TCK']).toString().trim() || 100);
 
 /** CPU time (user + system) of a process in ms, from /proc/<pid>/stat; 0 once it is gone. */
@@ -266,4 +276,4 @@ function eventLoopOver(before, after) {
   };
 }
 
-module.exports = { APP_ENV, CpuMeter, SECRET, cpuMs, eventLoopFigures, eventLoopOver, freePort, numberOption, option, payload, pct, pidsOf, postWebhook, readMetrics, scaleBackends, sleep, startSink, waitUp };
+module.exports = { APP_ENV, CpuMeter, SECRET, canPin, cpuMs, eventLoopFigures, eventLoopOver, freePort, numberOption, option, payload, pct, pidsOf, postWebhook, readMetrics, scaleBackends, sleep, startSink, waitUp };

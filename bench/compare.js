@@ -6,9 +6,9 @@
 'use strict';
 const { execFileSync, spawn } = require('node:child_process');
 const { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } = require('node:fs');
-const { cpus, tmpdir } = require('node:os');
+const { tmpdir } = require('node:os');
 const { join, resolve } = require('node:path');
-const { APP_ENV, cpuMs, freePort, numberOption: arg, option, startSink, waitUp } = require('./common');
+const { APP_ENV, canPin, cpuMs, freePort, numberOption: arg, option, startSink, waitUp } = require('./common');
 const { phase } = require('./phases');
 
 const ROOT = join(__dirname, '..');
@@ -17,15 +17,6 @@ const ROUNDS = arg('rounds', 4);
 const DURATION = arg('duration', 10);
 const WARMUP = arg('warmup', 5);
 const CONNECTIONS = arg('connections', 64);
-
-const pinned = (() => {
-  try {
-    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' });
-    return cpus().length > 1;
-  } catch {
-    return false;
-  }
-})();
 
 /** The other build: a checkout given as is, or `--ref` checked out and built in a temporary worktree. */
 function otherBuild(dir) {
@@ -50,7 +41,7 @@ function start(root, core, databaseFile, port) {
   const main = join(root, 'dist', 'main.js');
   if (!existsSync(main)) throw new Error(`${main} is missing: build that checkout first`);
   const env = { ...process.env, ...APP_ENV, DATABASE_URL: `sqlite:${databaseFile}`, SQLITE_SYNCHRONOUS: 'FULL', PORT: String(port) };
-  const [command, args] = pinned ? ['taskset', ['-c', String(core), process.execPath, main]] : [process.execPath, [main]];
+  const [command, args] = canPin ? ['taskset', ['-c', String(core), process.execPath, main]] : [process.execPath, [main]];
   return spawn(command, args, { cwd: root, env, stdio: ['ignore', 'ignore', 'inherit'] });
 }
 
@@ -88,7 +79,7 @@ async function main() {
         const results = await Promise.all(apps.map((app) => phase(app.port, sink, load)));
         const figures = apps.map((app, i) => ({
           build: app.build.key,
-          core: pinned ? app.core : null,
+          core: canPin ? app.core : null,
           req_per_s: results[i].req_per_s,
           accepted: results[i].accepted,
           callbacks: results[i].callbacks,
@@ -114,14 +105,14 @@ async function main() {
     rate: RATE || `as fast as ${CONNECTIONS} connections go`,
     rounds: ROUNDS,
     duration_s: DURATION,
-    pinned,
+    pinned: canPin,
     ref: other.label,
     cpu_ms_per_delivery: { this: +mean(cpu('this')).toFixed(3), ref: +mean(cpu('ref')).toFixed(3) },
     this_over_ref: { per_round: ratios.map((r) => +r.toFixed(3)), mean: +mean(ratios).toFixed(3) },
   };
   console.log(
     `\nCPU per delivery at ${RATE ? `${RATE} webhooks/s` : `full rate (${CONNECTIONS} connections)`} each, ${ROUNDS} rounds of ${DURATION} s` +
-      `${pinned ? ', one core each, swapped every round' : ', cores shared (no taskset)'}:` +
+      `${canPin ? ', one core each, swapped every round' : ', cores shared (no taskset)'}:` +
       `\n  this checkout ${summary.cpu_ms_per_delivery.this} ms, ${other.label} ${summary.cpu_ms_per_delivery.ref} ms;` +
       ` this / ref per round ${summary.this_over_ref.per_round.join(', ')}, mean ${summary.this_over_ref.mean}`,
   );

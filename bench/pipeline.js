@@ -9,7 +9,7 @@ const { spawn, execFileSync } = require('node:child_process');
 const { mkdirSync, mkdtempSync, rmSync, writeFileSync } = require('node:fs');
 const { tmpdir } = require('node:os');
 const { join } = require('node:path');
-const { APP_ENV, SECRET, cpuMs, eventLoopFigures, eventLoopOver, freePort, numberOption: arg, readMetrics, startSink, waitUp } = require('./common');
+const { APP_ENV, canPin, SECRET, cpuMs, eventLoopFigures, eventLoopOver, freePort, numberOption: arg, readMetrics, startSink, waitUp } = require('./common');
 const { phase } = require('./phases');
 
 const DURATION = arg('duration', 15);
@@ -22,18 +22,10 @@ const SYNC = process.argv.includes('--normal') ? 'NORMAL' : 'FULL';
 // --prof: write a V8 CPU profile of the app run to bench/results/ (open it in Chrome DevTools or speedscope).
 const PROFILE = process.argv.includes('--prof');
 const ROOT = join(__dirname, '..');
-const hasTaskset = (() => {
-  try {
-    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' });
-    return require('node:os').cpus().length > 1;
-  } catch {
-    return false;
-  }
-})();
 
 function launch(command, env) {
-  const args = hasTaskset ? ['-c', '0', process.execPath, ...command] : command;
-  const child = spawn(hasTaskset ? 'taskset' : process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  const args = canPin ? ['-c', '0', process.execPath, ...command] : command;
+  const child = spawn(canPin ? 'taskset' : process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
   return child;
 }
 
@@ -124,7 +116,7 @@ const loopLine = (loop) =>
 const ms = (value) => (Number.isFinite(value) ? value : '-');
 
 async function main() {
-  if (hasTaskset) execFileSync('taskset', ['-cp', '1', String(process.pid)], { stdio: 'ignore' });
+  if (canPin) execFileSync('taskset', ['-cp', '1', String(process.pid)], { stdio: 'ignore' });
   const sink = await startSink();
   const dir = mkdtempSync(join(tmpdir(), 'mr-bench-'));
   let databases = 0;
@@ -179,7 +171,7 @@ async function main() {
   const runsOf = (r) => (r.max.runs_req_per_s.length > 1 ? ` (runs ${r.max.runs_req_per_s.join(', ')})` : '');
   console.log(
     [
-      `\n${CONNECTIONS} connections, ${DURATION} s per phase after a ${WARMUP} s warm-up, each run a fresh process, in the order ${order.join(', ')}; ${hasTaskset ? 'server on core 0, load on core 1' : 'no taskset: shared cores'}`,
+      `\n${CONNECTIONS} connections, ${DURATION} s per phase after a ${WARMUP} s warm-up, each run a fresh process, in the order ${order.join(', ')}; ${canPin ? 'server on core 0, load on core 1' : 'no taskset: shared cores'}`,
       "\n**As fast as the connections go** (mean of the runs; p99, drain and e2e p99 from the worst run; CPU per delivery: the server process's user + system time from the phase's start to its last callback, over deliveries called back)",
       ...head('req/s', ' CPU ms/delivery |'),
       ...results.map((r) => `${row(r, r.max, `${r.max.req_per_s}${runsOf(r)} (**${r.ratio}** × baseline)`)} ${r.max.cpu_ms_per_delivery} |`),
@@ -197,7 +189,7 @@ async function main() {
   );
   mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
   const file = join(ROOT, 'bench', 'results', `pipeline-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify({ connections: CONNECTIONS, duration_s: DURATION, taskset: hasTaskset, order, runs, results }, null, 2));
+  writeFileSync(file, JSON.stringify({ connections: CONNECTIONS, duration_s: DURATION, taskset: canPin, order, runs, results }, null, 2));
   console.log(`results: ${file}`);
 }
 

@@ -106,9 +106,12 @@ export class DeliveriesRepository {
    * all learn the id of the one row that won. Answers as soon as it ran (background view): the caller waits
    * for durability itself (WriteBarrier.synced) before it answers anyone.
    */
-  async insertIfAbsent(row: NewDelivery): Promise<{ id: string; inserted: boolean; status: DeliveryStatus }> {
-    const { numAffectedRows } = await this.insertNew.execute(insertedRow(row));
-    if ((numAffectedRows ?? 0n) > 0n) return { id: row.id, status: row.status, inserted: true };
+  async insertIfAbsent(
+    row: NewDelivery,
+  ): Promise<{ id: string; status: DeliveryStatus } & ({ inserted: true; row: DeliveryRow } | { inserted: false })> {
+    const inserted = insertedRow(row);
+    const { numAffectedRows } = await this.insertNew.execute(inserted);
+    if ((numAffectedRows ?? 0n) > 0n) return { id: row.id, status: row.status, inserted: true, row: inserted };
     const existing = await this.background
       .selectFrom('webhook_deliveries')
       .select(['id', 'status'])

@@ -22,7 +22,7 @@ const ABANDON_WAIT_MS = 1000;
  * reads the earliest due row from the table, the safety net for everything else.
  *
  * While no stored delivery waits, intake skips the queue altogether: it reserves a free slot (reserveSlot), inserts
- * the row already claimed, and hands it over to run at once, with the payload it parsed. A run so started is like
+ * the row already claimed, and hands it over to run on the next turn, with the payload it parsed. A run so started is like
  * any other claimed run: fenced by its token, renewed, recovered after a crash, released on shutdown.
  */
 @Injectable()

@@ -6,7 +6,7 @@ import { WRITE_BARRIER } from '../database/database.module';
 import { newRowId } from '../database/row-id';
 import { WriteBarrier } from '../database/write-barrier';
 import { dedupeKey, quarantineKey } from '../deliveries/dedupe-key';
-import { DeliveriesRepository, insertedRow, NewDelivery } from '../deliveries/deliveries.repository';
+import { DeliveriesRepository, NewDelivery } from '../deliveries/deliveries.repository';
 import { parseDeliveryPayload } from '../deliveries/delivery-payload';
 import { validateWebhookPayload } from '../deliveries/webhook-payload';
 import { JOB_QUEUE, JobQueue } from '../jobs/job-queue.port';
@@ -132,17 +132,16 @@ export class WebhookIngestService {
   ) {
     const mark = this.barrier.mark();
     const slot = options.enqueue ? this.queue.reserveSlot?.(row.created_at) : undefined;
-    const claimed = slot ? { ...row, ...slot.claim } : row;
     let stored: Awaited<ReturnType<DeliveriesRepository['insertIfAbsent']>>;
     try {
-      stored = await this.deliveries.insertIfAbsent(claimed);
+      stored = await this.deliveries.insertIfAbsent(slot ? { ...row, ...slot.claim } : row);
     } catch (error) {
       slot?.release();
       return this.storageFailed(error);
     }
     if (options.enqueue) {
       options.stored(stored);
-      if (slot && stored.inserted) slot.run(insertedRow(claimed), options.payload, mark);
+      if (slot && stored.inserted) slot.run(stored.row, options.payload, mark);
       else {
         slot?.release();
         // A duplicate still queued may have missed its enqueue (crash between insert and enqueue): enqueue
