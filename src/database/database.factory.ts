@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { Logger } from '@nestjs/common';
 import SqliteDatabase from 'better-sqlite3';
 import { CompiledQuery, Kysely, Migrator, PostgresDialect, QueryResult } from 'kysely';
-import { Client, Pool, types } from 'pg';
+import { Client, Pool, Query, types } from 'pg';
 import { DatabaseConfig } from '../config/configuration';
 import { lockDatabaseFile } from './database-lock';
 import { Database, Db } from './database.types';
@@ -144,7 +144,13 @@ function clientClass(stats: StatementStats, prepared: boolean): typeof Client {
         return super.query(config, values, callback);
       }
       stats.prepared++;
-      return super.query({ name, text: config as string, values: values as unknown[] });
+      // Built from the text, then named: pg (8.23) copies a config object property by property, descriptors and
+      // all, on every query, ~1.5 % of a scale instance's CPU; from a string it makes a plain object.
+      return new Promise((resolve, reject) => {
+        const query = new Query(config as string, values as unknown[], (error, result) => (error ? reject(error) : resolve(result)));
+        (query as unknown as { name: string }).name = name;
+        super.query(query);
+      });
     }
     /* eslint-enable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-argument */
   };
