@@ -3,6 +3,8 @@
 // the other, two builds differ by less than a noisy machine drifts between runs; run side by side on one core
 // each (swapped every round), they share every drift and only their own difference is left.
 // Usage: npm run build && node bench/compare.js [--ref HEAD~1 | --other DIR] [--rate 600 --rounds 4 --duration 10]
+//        [--env KEY=VALUE,… --ref-env KEY=VALUE,…]: settings for this checkout's app / the other's (`--other .` with
+//        either compares two settings of one build).
 'use strict';
 const { execFileSync, spawn } = require('node:child_process');
 const { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } = require('node:fs');
@@ -17,6 +19,23 @@ const ROUNDS = arg('rounds', 4);
 const DURATION = arg('duration', 10);
 const WARMUP = arg('warmup', 5);
 const CONNECTIONS = arg('connections', 64);
+
+/** `--env A=1,B=2` as an object; the value may contain `=`. */
+function envOption(name) {
+  const given = option(name, '');
+  return Object.fromEntries(
+    given
+      .split(',')
+      .filter(Boolean)
+      .map((pair) => {
+        const at = pair.indexOf('=');
+        if (at < 1) throw new Error(`--${name}: expected KEY=VALUE, got ${pair}`);
+        return [pair.slice(0, at), pair.slice(at + 1)];
+      }),
+  );
+}
+const THIS_ENV = envOption('env');
+const REF_ENV = envOption('ref-env');
 
 /** The other build: a checkout given as is, or `--ref` checked out and built in a temporary worktree. */
 function otherBuild(dir) {
@@ -37,10 +56,10 @@ function otherBuild(dir) {
   return { root: worktree, label: commit.startsWith(ref) ? commit : `${ref} (${commit})`, cleanup };
 }
 
-function start(root, core, databaseFile, port) {
+function start(root, core, databaseFile, port, settings) {
   const main = join(root, 'dist', 'main.js');
   if (!existsSync(main)) throw new Error(`${main} is missing: build that checkout first`);
-  const env = { ...process.env, ...APP_ENV, DATABASE_URL: `sqlite:${databaseFile}`, SQLITE_SYNCHRONOUS: 'FULL', PORT: String(port) };
+  const env = { ...process.env, ...APP_ENV, ...settings, DATABASE_URL: `sqlite:${databaseFile}`, SQLITE_SYNCHRONOUS: 'FULL', PORT: String(port) };
   const [command, args] = canPin ? ['taskset', ['-c', String(core), process.execPath, main]] : [process.execPath, [main]];
   return spawn(command, args, { cwd: root, env, stdio: ['ignore', 'ignore', 'inherit'] });
 }
@@ -57,10 +76,13 @@ const mean = (values) => values.reduce((sum, value) => sum + value, 0) / values.
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'mr-compare-'));
   const other = otherBuild(dir);
+  const withSettings = (label, settings) => label + Object.entries(settings).map(([key, value]) => ` ${key}=${value}`).join('');
   const builds = [
-    { key: 'this', label: 'this checkout', root: ROOT },
-    { key: 'ref', label: other.label, root: other.root },
+    { key: 'this', root: ROOT, settings: THIS_ENV },
+    { key: 'ref', root: other.root, settings: REF_ENV },
   ];
+  builds[0].label = withSettings('this checkout', builds[0].settings);
+  builds[1].label = withSettings(other.label, builds[1].settings);
   const sink = await startSink();
   const rounds = [];
   const load = { duration: DURATION, rate: RATE, connections: CONNECTIONS };
@@ -71,7 +93,7 @@ async function main() {
         for (const [index, build] of builds.entries()) {
           const port = await freePort();
           const core = (index + round) % 2;
-          apps.push({ build, core, port, child: start(build.root, core, join(dir, `${build.key}-${round}.db`), port) });
+          apps.push({ build, core, port, child: start(build.root, core, join(dir, `${build.key}-${round}.db`), port, build.settings) });
         }
         await Promise.all(apps.map((app) => waitUp(app.port)));
         await Promise.all(apps.map((app) => phase(app.port, sink, { ...load, duration: WARMUP })));
@@ -106,14 +128,15 @@ async function main() {
     rounds: ROUNDS,
     duration_s: DURATION,
     pinned: canPin,
-    ref: other.label,
+    this: builds[0].label,
+    ref: builds[1].label,
     cpu_ms_per_delivery: { this: +mean(cpu('this')).toFixed(3), ref: +mean(cpu('ref')).toFixed(3) },
     this_over_ref: { per_round: ratios.map((r) => +r.toFixed(3)), mean: +mean(ratios).toFixed(3) },
   };
   console.log(
     `\nCPU per delivery at ${RATE ? `${RATE} webhooks/s` : `full rate (${CONNECTIONS} connections)`} each, ${ROUNDS} rounds of ${DURATION} s` +
       `${canPin ? ', one core each, swapped every round' : ', cores shared (no taskset)'}:` +
-      `\n  this checkout ${summary.cpu_ms_per_delivery.this} ms, ${other.label} ${summary.cpu_ms_per_delivery.ref} ms;` +
+      `\n  ${builds[0].label} ${summary.cpu_ms_per_delivery.this} ms, ${builds[1].label} ${summary.cpu_ms_per_delivery.ref} ms;` +
       ` this / ref per round ${summary.this_over_ref.per_round.join(', ')}, mean ${summary.this_over_ref.mean}`,
   );
   const out = join(ROOT, 'bench', 'results');
