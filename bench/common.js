@@ -4,10 +4,10 @@
 const { Buffer } = require('node:buffer');
 const { createHmac, randomUUID } = require('node:crypto');
 const { execFileSync } = require('node:child_process');
-const { readFileSync } = require('node:fs');
+const { existsSync, readFileSync, readdirSync } = require('node:fs');
 const http = require('node:http');
 const { createServer } = require('node:net');
-const { clearInterval, setInterval } = require('node:timers');
+const { clearInterval, setImmediate, setInterval } = require('node:timers');
 
 const SECRET = 'whsec_bench_secret_0123456789abcdef';
 
@@ -185,6 +185,46 @@ function cpuMs(pid) {
   }
 }
 
+/**
+ * How many times the threads of a process were put on a CPU (the third field of each thread's
+ * /proc/<pid>/task/<tid>/schedstat): each wake-up from a sleep, and each return after being preempted. 0 once it is gone.
+ */
+function timeslices(pid) {
+  try {
+    let total = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      total += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[2]) || 0;
+    }
+    return total;
+  } catch {
+    return 0;
+  }
+}
+
+/** This thread's run time in µs (schedstat's first field, nanoseconds), precise where /proc/<pid>/stat counts ticks. */
+function ownRunUs() {
+  return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]) / 1000;
+}
+
+/**
+ * What this machine charges a thread for one sleep → wake with nothing to do: run time per wake-up of a 2 ms timer,
+ * minus a turn that does not sleep (setImmediate). On bare metal a few µs; on a VM whose idle vCPU the host
+ * deschedules, the wake path (and cold caches after it) can cost 100 µs and more, which then dominates the CPU per
+ * delivery of any process that sleeps between round trips. Run while nothing else is loaded; ~1 s. Linux only (null
+ * elsewhere).
+ */
+async function wakeUpCost(wakes = 400) {
+  if (!existsSync(`/proc/self/task/${process.pid}/schedstat`)) return null;
+  const perTurn = async (count, next) => {
+    const before = ownRunUs();
+    for (let i = 0; i < count; i++) await new Promise(next);
+    return (ownRunUs() - before) / count;
+  };
+  const spinning = await perTurn(wakes * 10, (resolve) => setImmediate(resolve));
+  const sleeping = await perTurn(wakes, (resolve) => setTimeout(resolve, 2));
+  return { per_wake_us: +Math.max(0, sleeping - spinning).toFixed(1), per_turn_without_sleep_us: +spinning.toFixed(1) };
+}
+
 /** The pids of every process with this exact command name (the PostgreSQL server and its backends, Redis). */
 function pidsOf(name) {
   try {
@@ -214,20 +254,25 @@ class CpuMeter {
 
   sample(initial) {
     for (const pid of this.pids()) {
-      const ms = cpuMs(pid);
-      if (ms === 0) continue;
-      if (!this.first.has(pid)) this.first.set(pid, initial ? ms : 0);
-      this.last.set(pid, ms);
+      const now = { ms: cpuMs(pid), slices: timeslices(pid) };
+      if (now.ms === 0) continue;
+      if (!this.first.has(pid)) this.first.set(pid, initial ? now : { ms: 0, slices: 0 });
+      this.last.set(pid, now);
     }
   }
 
-  /** { cpuMs, elapsedMs } since start(). */
+  /** { cpuMs, slices (times a thread was put on a CPU), elapsedMs } since start(). */
   stop() {
     this.sample(false);
     clearInterval(this.timer);
-    let total = 0;
-    for (const [pid, last] of this.last) total += last - (this.first.get(pid) ?? 0);
-    return { cpuMs: total, elapsedMs: Date.now() - this.startedAt };
+    let cpu = 0;
+    let slices = 0;
+    for (const [pid, last] of this.last) {
+      const first = this.first.get(pid) ?? { ms: 0, slices: 0 };
+      cpu += last.ms - first.ms;
+      slices += last.slices - first.slices;
+    }
+    return { cpuMs: cpu, slices, elapsedMs: Date.now() - this.startedAt };
   }
 }
 
@@ -276,4 +321,4 @@ function eventLoopOver(before, after) {
   };
 }
 
-module.exports = { APP_ENV, CpuMeter, SECRET, canPin, cpuMs, eventLoopFigures, eventLoopOver, freePort, numberOption, option, payload, pct, pidsOf, postWebhook, readMetrics, scaleBackends, sleep, startSink, waitUp };
+module.exports = { APP_ENV, CpuMeter, SECRET, canPin, cpuMs, timeslices, wakeUpCost, eventLoopFigures, eventLoopOver, freePort, numberOption, option, payload, pct, pidsOf, postWebhook, readMetrics, scaleBackends, sleep, startSink, waitUp };

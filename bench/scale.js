@@ -13,7 +13,7 @@ const { mkdirSync, writeFileSync } = require('node:fs');
 const http = require('node:http');
 const { join } = require('node:path');
 const { performance } = require('node:perf_hooks');
-const { APP_ENV, CpuMeter, freePort, numberOption: arg, payload, pct, pidsOf, postWebhook, readMetrics, scaleBackends, sleep, startSink, waitUp } = require('./common');
+const { APP_ENV, CpuMeter, freePort, numberOption: arg, payload, pct, pidsOf, postWebhook, readMetrics, scaleBackends, sleep, startSink, waitUp, wakeUpCost } = require('./common');
 const { pace } = require('./pace');
 
 const RATE = arg('rate', 150);
@@ -173,14 +173,19 @@ async function roundTripCounter(ports, redisUrl) {
   };
 }
 
-/** Per-delivery CPU of each group: what it spent beyond its idle rate, divided by the deliveries handled. */
+/**
+ * Per delivery, for each group: the CPU it spent beyond its idle rate, and the times its threads were put on a CPU
+ * beyond their idle rate (`slices`: wake-ups, and resumptions after a preemption), over the deliveries handled.
+ */
 function perDelivery(meters, idle, deliveries) {
-  const out = {};
-  for (const [name, { cpuMs, elapsedMs }] of Object.entries(meters)) {
-    const idlePerMs = idle[name].cpuMs / idle[name].elapsedMs;
-    out[name] = +((cpuMs - idlePerMs * elapsedMs) / deliveries).toFixed(2);
+  const cpu = {};
+  const slices = {};
+  for (const [name, { cpuMs, slices: count, elapsedMs }] of Object.entries(meters)) {
+    const ratio = elapsedMs / idle[name].elapsedMs;
+    cpu[name] = +((cpuMs - idle[name].cpuMs * ratio) / deliveries).toFixed(2);
+    slices[name] = +((count - idle[name].slices * ratio) / deliveries).toFixed(1);
   }
-  return out;
+  return { cpu, slices };
 }
 
 async function main() {
@@ -189,6 +194,8 @@ async function main() {
     console.log(`scale bench skipped: ${backends.skipped}`);
     return;
   }
+  // Before anything else runs: what a sleep → wake costs a thread on this machine (common.js wakeUpCost).
+  const wake = await wakeUpCost();
   const sink = await startSink();
   const apps = [];
   try {
@@ -221,7 +228,7 @@ async function main() {
     const steady = await paced(ports, sink, RATE, DURATION);
     const steadyAccepted = new Set(steady.answers.filter((a) => a.status === 200).map((a) => a.channelId));
     const steadyDrain = await drained(sink, steadyAccepted);
-    const cpu = perDelivery(stopAll(running), idle, steadyAccepted.size);
+    const { cpu, slices } = perDelivery(stopAll(running), idle, steadyAccepted.size);
     const trips = counter.perDelivery(countsBefore, await counter.read(), steadyAccepted.size);
     counter.close();
 
@@ -231,12 +238,14 @@ async function main() {
 
     const result = {
       machine: `${require('node:os').cpus().length} cores, Node ${process.version}`,
+      wake_up_cost: wake,
       paced: {
         rate: RATE,
         duration_s: DURATION,
         statuses: tally(steady.answers),
         intake_p99_ms: +steady.p99.toFixed(1),
         cpu_ms_per_delivery: cpu,
+        on_cpu_per_delivery: slices,
         round_trips_per_delivery: trips,
         last_callback_after_last_send_ms: Math.max(0, steadyDrain.last - steady.lastSentAt),
         not_called_back: steadyDrain.missing,
@@ -250,6 +259,11 @@ async function main() {
         `paced ${RATE}/s for ${DURATION} s: answers ${JSON.stringify(result.paced.statuses)}, intake p99 ${result.paced.intake_p99_ms} ms; ` +
           `CPU per delivery: app ${cpu.app} ms (both instances), PostgreSQL ${cpu.postgres} ms, Redis ${cpu.redis} ms; ` +
           `last callback ${result.paced.last_callback_after_last_send_ms} ms after the last send; not called back ${steadyDrain.missing}`,
+        `threads put on a CPU per delivery: app ${slices.app}, PostgreSQL ${slices.postgres}, Redis ${slices.redis}` +
+          (wake
+            ? `; this machine charges a thread ${wake.per_wake_us} µs of run time per sleep → wake with nothing to do, so wake-ups ` +
+              `alone may account for up to ${((slices.app * wake.per_wake_us) / 1000).toFixed(2)} ms of the app's CPU per delivery`
+            : ''),
         `round trips per delivery: PostgreSQL ${trips.postgres_statements} statements (${trips.postgres_prepared_statements} prepared); ` +
           `Redis ${trips.redis_round_trips} ` +
           `(${Object.entries(trips.redis_round_trips_by_command).map(([name, n]) => `${name} ${n}`).join(', ')}), ` +
