@@ -145,7 +145,7 @@ function clientClass(stats: StatementStats, prepared: boolean): typeof Client {
       }
       stats.prepared++;
       // Built from the text, then named: pg (8.23) copies a config object property by property, descriptors and
-      // all, on every query, ~1.5 % of a scale instance's CPU; from a string it makes a plain object.
+      // all, on every query (~4.5 µs, four times a delivery); from a string it makes a plain object (~0.3 µs).
       return new Promise((resolve, reject) => {
         const query = new Query(config as string, values as unknown[], (error, result) => (error ? reject(error) : resolve(result)));
         (query as unknown as { name: string }).name = name;

@@ -11,8 +11,8 @@ let prefix = '';
  */
 export function newRowId(now = Date.now()): string {
   if (now !== prefixMs) {
-    // The time as two 24-bit halves: small integers print in hex on V8's fast path, where a 48-bit number takes
-    // its slow path for fractions (~1.3 µs an id, and several ids are made per delivery).
+    // The time as two 24-bit halves: small integers print in hex on V8's fast path; a 48-bit number is a double,
+    // which it prints on its general path for fractions (~1.3 µs an id, and several ids are made per delivery).
     const high = Math.floor(now / 0x1000000);
     const low = now - high * 0x1000000;
     const time = high.toString(16).padStart(6, '0') + low.toString(16).padStart(6, '0');
