@@ -321,4 +321,4 @@ function eventLoopOver(before, after) {
   };
 }
 
-module.exports = { APP_ENV, CpuMeter, SECRET, canPin, cpuMs, timeslices, wakeUpCost, eventLoopFigures, eventLoopOver, freePort, numberOption, option, payload, pct, pidsOf, postWebhook, readMetrics, scaleBackends, sleep, startSink, waitUp };
+module.exports = { APP_ENV, CpuMeter, SECRET, canPin, cpuMs, wakeUpCost, eventLoopFigures, eventLoopOver, freePort, numberOption, option, payload, pct, pidsOf, postWebhook, readMetrics, scaleBackends, sleep, startSink, waitUp };

@@ -78,11 +78,9 @@ async function main() {
   const other = otherBuild(dir);
   const withSettings = (label, settings) => label + Object.entries(settings).map(([key, value]) => ` ${key}=${value}`).join('');
   const builds = [
-    { key: 'this', root: ROOT, settings: THIS_ENV },
-    { key: 'ref', root: other.root, settings: REF_ENV },
+    { key: 'this', root: ROOT, settings: THIS_ENV, label: withSettings('this checkout', THIS_ENV) },
+    { key: 'ref', root: other.root, settings: REF_ENV, label: withSettings(other.label, REF_ENV) },
   ];
-  builds[0].label = withSettings('this checkout', builds[0].settings);
-  builds[1].label = withSettings(other.label, builds[1].settings);
   const sink = await startSink();
   const rounds = [];
   const load = { duration: DURATION, rate: RATE, connections: CONNECTIONS };

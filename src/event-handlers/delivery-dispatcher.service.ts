@@ -138,13 +138,13 @@ export class DeliveryDispatcher implements DeliveryJobHandler, OnModuleInit {
 
   /**
    * `claimed`: the row as the queue's claim returned it (see JobContext.claimed), read when there is none;
-   * `payload`: its payload already parsed (JobContext.claimedPayload).
+   * `payload`: the claimed row's payload already parsed (JobContext.claimedPayload), parsed here when there is none.
    */
   private async load(deliveryId: string, claimed?: DeliveryRow, payload?: JsonObject): Promise<{ delivery: DeliveryRow; event: ModelRiverEvent }> {
     const delivery = claimed ?? (await this.deliveries.findById(deliveryId));
     if (!delivery) throw new PermanentJobError(`delivery ${deliveryId} does not exist`);
     try {
-      return { delivery, event: toModelRiverEvent(delivery.id, (claimed && payload) ?? readStoredPayload(delivery)) };
+      return { delivery, event: toModelRiverEvent(delivery.id, payload ?? readStoredPayload(delivery)) };
     } catch (error) {
       throw new PermanentJobError(`delivery ${deliveryId}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }
