@@ -41,7 +41,7 @@ const ATTEMPT_VALUES = ATTEMPT_COLUMNS.filter((column) => column !== 'id');
 /** The one-statement completion (PostgreSQL): `id` is the delivery's there, so the attempt's own id is `attempt_id`. */
 type CompletionWithAttempt = Completion & Omit<Attempt, 'id'> & { attempt_id: string };
 /** A claim's values; a batch claim (embedded) also says how many rows, and due (or expired) before when. */
-type Claim = { id: string; lease_token: string; updated_at: number };
+type Claim = { id: string; lease_token: string; updated_at: number; now: number };
 type BatchClaim = { lease_token: string; lease_until: number; updated_at: number; limit: number; before: number };
 
 /**
@@ -106,12 +106,14 @@ export class DeliveryStateRepository {
         .returning(DELIVERY_COLUMNS);
     const batchValues = ['lease_until', 'lease_token', 'updated_at', 'limit', 'before'] as const;
     this.prepared = {
-      claim: new PreparedQuery(db, ['lease_token', 'updated_at', 'id'], (slot) =>
+      claim: new PreparedQuery(db, ['lease_token', 'updated_at', 'id', 'now'], (slot) =>
         db
           .updateTable('webhook_deliveries')
           .set((eb) => ({ status: 'processing', attempts: eb('attempts', '+', 1), lease_until: null, lease_token: slot('lease_token'), updated_at: slot('updated_at') }))
           .where('id', '=', slot('id'))
           .where('status', 'in', UNFINISHED_STATUSES)
+          // Not while a local run holds a live lease (BullMqJobQueue.reserveSlot): its job is a stray.
+          .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', slot('now'))]))
           .returning(DELIVERY_COLUMNS),
       ),
       claimRunnable: new PreparedQuery(db, batchValues, (slot) =>
@@ -153,7 +155,7 @@ export class DeliveryStateRepository {
    */
   async claim(id: string, now: number): Promise<ClaimedDelivery | undefined> {
     const leaseToken = randomUUID();
-    const [row] = (await this.prepared.claim.execute({ id, lease_token: leaseToken, updated_at: now })).rows;
+    const [row] = (await this.prepared.claim.execute({ id, lease_token: leaseToken, updated_at: now, now })).rows;
     return row && { deliveryId: row.id, attempt: row.attempts, leaseToken, row };
   }
 
@@ -250,13 +252,16 @@ export class DeliveryStateRepository {
     return Number(result.numUpdatedRows);
   }
 
-  /** Scale: unfinished rows untouched since `before`: candidates whose job may be missing from Redis. */
-  async stale(before: number, limit: number): Promise<string[]> {
+  /**
+   * Scale: candidates whose job may be missing from Redis: unfinished rows without a lease untouched since `before`,
+   * and rows whose lease (a local run's, see BullMqJobQueue.reserveSlot) expired by `now`.
+   */
+  async stale(before: number, now: number, limit: number): Promise<string[]> {
     const rows = await this.db
       .selectFrom('webhook_deliveries')
       .select('id')
       .where('status', 'in', UNFINISHED_STATUSES)
-      .where('updated_at', '<', before)
+      .where((eb) => eb.or([eb.and([eb('lease_until', 'is', null), eb('updated_at', '<', before)]), eb('lease_until', '<', now)]))
       .orderBy('updated_at')
       .limit(limit)
       .execute();

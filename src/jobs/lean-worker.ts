@@ -72,6 +72,11 @@ export class LeanWorker<DataType = unknown> extends Worker<DataType> {
   private handedOut = false;
   /** Fetches skipped so far (for tests and the curious). */
   skippedFetches = 0;
+  /**
+   * As far as this worker knows, no job waits: its last fetch found none, or it skipped the fetch and waits on the
+   * marker (which a waiting job sets, so the fetch that follows clears this). False until the first fetch.
+   */
+  queueSeemsEmpty = false;
 
   constructor(name: string, processor: Processor<DataType>, options: WorkerOptions) {
     super(name, processor, options, LeanConnection);
@@ -81,11 +86,13 @@ export class LeanWorker<DataType = unknown> extends Worker<DataType> {
     if (this.handedOut) {
       this.handedOut = false;
       this.skippedFetches++;
+      this.queueSeemsEmpty = true;
       // Marks the worker drained (so it waits on the marker next) and hands out nothing.
       return this.nextJobFromJobData(undefined, undefined, token);
     }
     const job = await super.moveToActive(client, token, name);
     this.handedOut = Boolean(job);
+    this.queueSeemsEmpty = !job;
     return job;
   }
 }

@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { Module } from '@nestjs/common';
 import { Test, TestingModule } from '@nestjs/testing';
 import { AppConfigModule } from '../../src/config/config.module';
-import { DATABASE, DatabaseModule } from '../../src/database/database.module';
-import { Db } from '../../src/database/database.types';
+import { DATABASE, DatabaseModule, WRITE_BARRIER } from '../../src/database/database.module';
+import { DELIVERY_COLUMNS, Db } from '../../src/database/database.types';
+import { WriteBarrier } from '../../src/database/write-barrier';
 import { DeliveryJob, DeliveryJobHandler, JOB_QUEUE, JobContext, JobQueue, PermanentJobError } from '../../src/jobs/job-queue.port';
 import { JobsModule } from '../../src/jobs/jobs.module';
 import { BASE_TEST_ENV, waitFor } from '../helpers/create-test-app';
@@ -80,7 +81,7 @@ export async function startQueue(env: Record<string, string>): Promise<QueueInst
   }
 }
 
-export async function storeDelivery(db: Db): Promise<string> {
+export async function storeDelivery(db: Db, claim?: { status: 'processing'; attempts: 1; lease_token: string; lease_until: number }): Promise<string> {
   const id = randomUUID();
   const now = Date.now();
   await db
@@ -99,8 +100,24 @@ export async function storeDelivery(db: Db): Promise<string> {
       signature_secret_index: 0,
       created_at: now,
       updated_at: now,
+      ...claim,
     })
     .execute();
+  return id;
+}
+
+/**
+ * What intake does while the queue has a free slot (JobQueue.reserveSlot): inserts the delivery already claimed
+ * and hands it over to run where it came in. Waits for a slot (BullMQ's worker offers one once its first fetch
+ * found the queue empty).
+ */
+export async function storeReserved(instance: QueueInstance, behaviour?: Behaviour): Promise<string> {
+  const slot = await waitFor('a free slot', () => instance.queue.reserveSlot?.(Date.now()));
+  const mark = instance.moduleRef.get<WriteBarrier>(WRITE_BARRIER).mark();
+  const id = await storeDelivery(instance.db, slot.claim);
+  if (behaviour) instance.handler.scripts.set(id, behaviour);
+  const row = await instance.db.selectFrom('webhook_deliveries').select(DELIVERY_COLUMNS).where('id', '=', id).executeTakeFirstOrThrow();
+  slot.run(row, {}, mark);
   return id;
 }
 
@@ -242,6 +259,45 @@ export function describeJobQueueContract(name: string, driver: ContractDriver): 
       expect(await settled(second, id)).toMatchObject({ status: 'completed', attempts: 2 });
       expect(second.handler.runs(id).map((run) => run.attempt)).toEqual([2]);
       expect(second.handler.dead).toEqual([]);
+    });
+
+    describe('a delivery intake hands straight to a free slot (reserveSlot)', () => {
+      it('runs once, where it came in, as attempt 1', async () => {
+        const instance = await start();
+        const id = await storeReserved(instance);
+        expect(await settled(instance, id)).toMatchObject({ status: 'completed', attempts: 1 });
+        expect(instance.handler.runs(id).map((run) => run.claimed)).toEqual([{ id, status: 'processing', attempts: 1 }]);
+      });
+
+      it('retries transient failures through the queue, then completes', async () => {
+        const instance = await start();
+        const id = await storeReserved(instance, (attempt) => (attempt < 3 ? 'retry' : 'ok'));
+        expect(await settled(instance, id)).toMatchObject({ status: 'completed', attempts: 3 });
+        expect(instance.handler.runs(id).map((run) => run.attempt)).toEqual([1, 2, 3]);
+        expect(instance.handler.dead).toHaveLength(0);
+      });
+
+      it('recovers it when its instance crashed mid-run: another instance completes it', async () => {
+        const first = await start();
+        const id = await storeReserved(first, () => 'hang');
+        await waitFor('the run to start', () => first.handler.runs(id).length > 0 || undefined);
+        await driver.crash(first);
+        const second = await start();
+        expect(await settled(second, id, 20_000)).toMatchObject({ status: 'completed', attempts: 2 });
+        expect(second.handler.runs(id).map((run) => run.attempt)).toEqual([2]);
+      });
+
+      it('stop() releases it unfinished, and the next instance runs it', async () => {
+        const first = await start();
+        const id = await storeReserved(first, () => 'hang');
+        await waitFor('the run to start', () => first.handler.runs(id).length > 0 || undefined);
+        await first.queue.stop();
+        expect(await rowOf(first.db, id)).toEqual({ status: 'retrying', attempts: 1, last_error: null });
+        await first.moduleRef.close();
+        const second = await start();
+        expect(await settled(second, id)).toMatchObject({ status: 'completed', attempts: 2 });
+        expect([...first.handler.dead, ...second.handler.dead]).toEqual([]);
+      });
     });
 
     it('a job whose worker dies on every attempt ends dead after QUEUE_MAX_ATTEMPTS claims, onDead once, never revived', async () => {

@@ -49,6 +49,8 @@ describe('scale profile: storage and queue outages', () => {
     await delivered(before.channel_id as string);
 
     await redisProxy.cut();
+    // Down as the instance sees it: its connection noticed (until then a delivery can still run where it came in).
+    await waitFor('readiness to report Redis down', async () => ((await fetch(`${app.url}/health/ready`)).status === 503 ? true : undefined));
     const during = aiGeneratedPayload({ callbackBase: sink.url });
     const refused = await send(during);
     expect(refused).toMatchObject({ status: 503, retryAfter: '5' });
