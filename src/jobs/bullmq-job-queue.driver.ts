@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DelayedError, Job, Queue, WaitingError } from 'bullmq';
 import IORedis from 'ioredis';
@@ -9,7 +8,9 @@ import { WriteBarrier } from '../database/write-barrier';
 import { ClaimedDelivery, DeliveryStateRepository } from '../deliveries/delivery-state.repository';
 import { backoffDelay } from './backoff';
 import { describeError, drainingController, JobOutcome, outcomePolicy, OutcomePolicy, runClaimed } from './job-outcome.policy';
+import { MetricsService } from '../metrics/metrics.service';
 import { DeliveryJob, DeliveryJobHandler, JobQueue, SlotReservation } from './job-queue.port';
+import { slotReservation } from './slot-reservation';
 import { LeanWorker, MARKER_PATCHED } from './lean-worker';
 
 export const QUEUE_NAME = 'modelriver-deliveries';
@@ -76,6 +77,7 @@ export class BullMqJobQueue implements JobQueue {
     @Inject(redisConfig.KEY) private readonly redis: RedisConfig,
     private readonly state: DeliveryStateRepository,
     @Inject(WRITE_BARRIER) private readonly barrier: WriteBarrier,
+    private readonly metrics: MetricsService,
   ) {
     this.policy = outcomePolicy(config);
     this.draining = drainingController(config.concurrency);
@@ -145,36 +147,19 @@ export class BullMqJobQueue implements JobQueue {
     if (this.running.size + this.reserved >= this.config.concurrency) return undefined;
     this.reserved++;
     this.shareSlots();
-    let open = true;
-    const settle = () => {
-      const first = open;
-      open = false;
-      if (first) this.reserved--;
-      return first;
-    };
-    const leaseToken = randomUUID();
-    return {
-      claim: { status: 'processing', attempts: 1, lease_token: leaseToken, lease_until: now + this.config.leaseMs },
-      // On the next check phase: intake's answer goes out before the run takes its first steps.
-      run: (row, payload, mark) => {
-        setImmediate(() => {
-          if (!settle()) return;
-          const claim: ClaimedDelivery = { deliveryId: row.id, attempt: 1, leaseToken, row, payload };
-          if (this.draining.signal.aborted) {
-            this.shareSlots();
-            void this.state
-              .release(claim, Date.now())
-              .then(() => this.handOff(claim.deliveryId, { kind: 'release' }))
-              .catch((error: unknown) => this.logger.warn(`could not hand back delivery ${row.id}: ${describeError(error)}; the sweeper will`));
-            return;
-          }
-          this.runLocal(claim, mark);
-        });
+    return slotReservation(now, this.config.leaseMs, {
+      free: () => {
+        this.reserved--;
+        this.shareSlots();
       },
-      release: () => {
-        if (settle()) this.shareSlots();
+      run: (claim, mark) => {
+        if (!this.draining.signal.aborted) return this.runLocal(claim, mark);
+        void this.state
+          .release(claim, Date.now())
+          .then(() => this.handOff(claim.deliveryId, { kind: 'release' }))
+          .catch((error: unknown) => this.logger.warn(`could not hand back delivery ${claim.deliveryId}: ${describeError(error)}; the sweeper will`));
       },
-    };
+    });
   }
 
   /**
@@ -227,15 +212,10 @@ export class BullMqJobQueue implements JobQueue {
     const { deliveryId } = job.data;
     const mark = this.barrier.mark();
     const claim = await this.state.claim(deliveryId, Date.now());
-    if (!claim) return; // finished already: a duplicate job, or one the sweeper re-added
+    if (!claim) return; // finished already (a duplicate job, or one the sweeper re-added), or a local run holds it
+    this.metrics.runs.inc({ start: 'queue' });
     const abort = new AbortController();
-    const run = runClaimed(this.handler!, claim, this.state, {
-      policy: this.policy,
-      draining: this.draining.signal,
-      signal: abort.signal,
-      persisted: () => this.barrier.synced(mark),
-      logger: this.logger,
-    });
+    const run = this.run(claim, mark, abort.signal);
     this.running.set(deliveryId, { abort, done: run, local: false });
     try {
       const outcome = await run;
@@ -253,8 +233,20 @@ export class BullMqJobQueue implements JobQueue {
     }
   }
 
+  /** One run of a claim (`mark`: the write barrier's mark taken before the claim, the run's first write). */
+  private run(claim: ClaimedDelivery, mark: number, signal: AbortSignal) {
+    return runClaimed(this.handler!, claim, this.state, {
+      policy: this.policy,
+      draining: this.draining.signal,
+      signal,
+      persisted: () => this.barrier.synced(mark),
+      logger: this.logger,
+    });
+  }
+
   /** A run intake started (reserveSlot): renews its lease while it runs; one that does not complete becomes a BullMQ job. */
   private runLocal(claim: ClaimedDelivery, mark: number): void {
+    this.metrics.runs.inc({ start: 'intake' });
     this.runningLocally++;
     this.shareSlots();
     const abort = new AbortController();
@@ -262,13 +254,7 @@ export class BullMqJobQueue implements JobQueue {
       () => void this.state.extendLease(claim, Date.now() + this.config.leaseMs).catch(() => undefined),
       Math.max(50, Math.floor(this.config.leaseMs / 3)),
     );
-    const done = runClaimed(this.handler!, claim, this.state, {
-      policy: this.policy,
-      draining: this.draining.signal,
-      signal: abort.signal,
-      persisted: () => this.barrier.synced(mark),
-      logger: this.logger,
-    })
+    const done = this.run(claim, mark, abort.signal)
       .then((outcome) => this.handOff(claim.deliveryId, outcome))
       .catch((error: unknown) => this.logger.error(`delivery ${claim.deliveryId} run failed: ${describeError(error)}; the sweeper re-queues it`))
       .finally(() => {

@@ -3,8 +3,13 @@ import { NO_BARRIER } from '../database/write-barrier';
 import { insertedRow } from '../deliveries/deliveries.repository';
 import { ClaimedDelivery, DeliveryStateRepository } from '../deliveries/delivery-state.repository';
 import { QueueConfig } from '../config/configuration';
+import { MetricsService } from '../metrics/metrics.service';
 import { EmbeddedJobQueue } from './embedded-job-queue.driver';
 import { DeliveryJobHandler, JobContext } from './job-queue.port';
+
+/** The one counter the queue moves (runs by how they started), counted here. */
+const started: string[] = [];
+const METRICS = { runs: { inc: ({ start }: { start: string }) => started.push(start) } } as unknown as MetricsService;
 
 const CONFIG: QueueConfig = {
   concurrency: 2,
@@ -70,8 +75,9 @@ describe('EmbeddedJobQueue.reserveSlot (intake hands a delivery straight to the 
   let held: ReturnType<typeof heldHandler>;
 
   beforeEach(async () => {
+    started.length = 0;
     store = fakeStore();
-    queue = new EmbeddedJobQueue(store as unknown as DeliveryStateRepository, CONFIG, NO_BARRIER);
+    queue = new EmbeddedJobQueue(store as unknown as DeliveryStateRepository, CONFIG, NO_BARRIER, METRICS);
     held = heldHandler();
     queue.setHandler(held.handler);
     await queue.start();
@@ -91,6 +97,7 @@ describe('EmbeddedJobQueue.reserveSlot (intake hands a delivery straight to the 
     expect(held.contexts).toHaveLength(1);
     expect(held.contexts[0]).toMatchObject({ attempt: 1, claimedPayload: payload, claimed: { id: 'a', lease_token: slot.claim.lease_token } });
     expect(store.claimDue).toHaveBeenCalledTimes(1); // the start's sweep only: the run needed no claim
+    expect(started).toEqual(['intake']); // modelriver_job_runs_total{start="intake"}
     held.finishAll();
     await settle();
     expect(store.complete).toHaveBeenCalledWith(expect.objectContaining({ deliveryId: 'a', leaseToken: slot.claim.lease_token, attempt: 1 }), expect.any(Number), {});
@@ -118,7 +125,7 @@ describe('EmbeddedJobQueue.reserveSlot (intake hands a delivery straight to the 
   });
 
   it('gives no slot before start or once stopping; a row handed over during shutdown is released, not run', async () => {
-    const idle = new EmbeddedJobQueue(store as unknown as DeliveryStateRepository, CONFIG, NO_BARRIER);
+    const idle = new EmbeddedJobQueue(store as unknown as DeliveryStateRepository, CONFIG, NO_BARRIER, METRICS);
     idle.setHandler(held.handler);
     expect(idle.reserveSlot(0)).toBeUndefined();
 

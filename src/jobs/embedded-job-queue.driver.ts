@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { settledWithin } from '../common/settled-within';
 import { queueConfig, QueueConfig } from '../config/configuration';
@@ -6,7 +5,9 @@ import { WRITE_BARRIER } from '../database/database.module';
 import { WriteBarrier } from '../database/write-barrier';
 import { ClaimedDelivery, DeliveryStateRepository } from '../deliveries/delivery-state.repository';
 import { describeError, drainingController, outcomePolicy, OutcomePolicy, runClaimed } from './job-outcome.policy';
+import { MetricsService } from '../metrics/metrics.service';
 import { DeliveryJob, DeliveryJobHandler, JobQueue, SlotReservation } from './job-queue.port';
+import { slotReservation } from './slot-reservation';
 
 /** After the grace time, how long an aborted run may take to release itself before stop() releases it. */
 const ABANDON_WAIT_MS = 1000;
@@ -53,6 +54,7 @@ export class EmbeddedJobQueue implements JobQueue {
     private readonly store: DeliveryStateRepository,
     @Inject(queueConfig.KEY) private readonly config: QueueConfig,
     @Inject(WRITE_BARRIER) private readonly barrier: WriteBarrier,
+    private readonly metrics: MetricsService,
   ) {
     this.policy = outcomePolicy(config);
     this.draining = drainingController(config.concurrency);
@@ -75,34 +77,20 @@ export class EmbeddedJobQueue implements JobQueue {
     if (!this.started || this.stopping || this.backlog || this.pumping) return undefined;
     if (this.running.size + this.reserved >= this.config.concurrency) return undefined;
     this.reserved++;
-    let open = true;
-    const settle = () => {
-      const first = open;
-      open = false;
-      if (first) this.reserved--;
-      return first;
-    };
-    const leaseToken = randomUUID();
-    return {
-      claim: { status: 'processing', attempts: 1, lease_token: leaseToken, lease_until: now + this.config.leaseMs },
-      // Launched on the next check phase, as a claim's runs are: the group commit this turn's writes opened is
-      // scheduled first, so the intake answers of this turn do not wait for runs to take their first steps.
-      run: (row, payload, mark) => {
-        setImmediate(() => {
-          if (!settle()) return;
-          const job = { deliveryId: row.id, attempt: 1, leaseToken, row, payload };
-          if (this.stopping) {
-            // Stopping since the reservation: hand the row back to run on the next start (after a crash, recovery does).
-            void this.store.release(job, Date.now()).catch((error: unknown) => this.logger.warn(`could not release delivery ${row.id}: ${describeError(error)}`));
-            return;
-          }
-          this.launch(job, mark);
-        });
+    return slotReservation(now, this.config.leaseMs, {
+      free: () => this.reserved--,
+      run: (job, mark) => {
+        if (this.stopping) {
+          // Stopping since the reservation: hand the row back to run on the next start (after a crash, recovery does).
+          void this.store.release(job, Date.now()).catch((error: unknown) => this.logger.warn(`could not release delivery ${job.deliveryId}: ${describeError(error)}`));
+          return;
+        }
+        this.launch(job, mark, 'intake');
       },
-      release: () => {
-        if (settle() && this.backlog) this.wake();
+      released: () => {
+        if (this.backlog) this.wake();
       },
-    };
+    });
   }
 
   /** The row was reset to queued: waking the worker is all it takes. */
@@ -178,7 +166,7 @@ export class EmbeddedJobQueue implements JobQueue {
             for (const job of jobs) await this.store.release(job, Date.now());
             break;
           }
-          for (const job of jobs) this.launch(job, mark);
+          for (const job of jobs) this.launch(job, mark, 'queue');
           if (jobs.length < free) break;
           this.backlog = true; // every free slot taken: more may be waiting
         }
@@ -214,7 +202,8 @@ export class EmbeddedJobQueue implements JobQueue {
     this.timer.unref();
   }
 
-  private launch(job: ClaimedDelivery, mark: number): void {
+  private launch(job: ClaimedDelivery, mark: number, start: 'intake' | 'queue'): void {
+    this.metrics.runs.inc({ start });
     const abort = new AbortController();
     const done = this.run(job, abort.signal, mark)
       .catch((error: unknown) => this.logger.error(`delivery ${job.deliveryId} run failed: ${describeError(error)}`))

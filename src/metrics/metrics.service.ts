@@ -33,6 +33,13 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly runs = new Counter({
+    name: 'modelriver_job_runs_total',
+    help: 'Runs of deliveries by how they started: intake (handed a free worker slot at once) or queue (claimed: backlog, retries, recovery)',
+    labelNames: ['start'] as const,
+    registers: [this.registry],
+  });
+
   readonly callbacks = new Counter({
     name: 'modelriver_callbacks_total',
     help: 'Callback attempts by kind (result or error), outcome and HTTP status',

@@ -7,6 +7,7 @@ import { DELIVERY_COLUMNS, Db } from '../../src/database/database.types';
 import { WriteBarrier } from '../../src/database/write-barrier';
 import { DeliveryJob, DeliveryJobHandler, JOB_QUEUE, JobContext, JobQueue, PermanentJobError } from '../../src/jobs/job-queue.port';
 import { JobsModule } from '../../src/jobs/jobs.module';
+import { MetricsModule } from '../../src/metrics/metrics.module';
 import { BASE_TEST_ENV, waitFor } from '../helpers/create-test-app';
 import { harnessLogger } from '../helpers/quiet-nest-logs';
 
@@ -42,7 +43,7 @@ export class ScriptedHandler implements DeliveryJobHandler {
   }
 }
 
-@Module({ imports: [DatabaseModule, JobsModule] })
+@Module({ imports: [DatabaseModule, MetricsModule, JobsModule] })
 class QueueHarnessModule {}
 
 export interface QueueInstance {

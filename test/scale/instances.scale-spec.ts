@@ -41,7 +41,9 @@ describe('scale profile: two instances', () => {
     const app = await startInstance();
     // Absent (undefined) makes the difference below NaN, which fails.
     const prepared = async () => Number(await metricSample(app.url, 'modelriver_postgres_statements_total{prepared="true"}'));
+    const runs = async (start: string) => Number((await metricSample(app.url, `modelriver_job_runs_total{start="${start}"}`)) ?? 0);
     const before = await prepared();
+    const [intakeBefore, queueBefore] = [await runs('intake'), await runs('queue')];
     const payloads = [
       aiGeneratedPayload({ callbackBase: cluster.sink.url }),
       aiGeneratedPayload({ callbackBase: cluster.sink.url, event: 'entities_extracted', data: { entities: [{ name: 'Ada', type: 'person' }] } }),
@@ -53,6 +55,8 @@ describe('scale profile: two instances', () => {
       (await rows("SELECT COUNT(*)::int AS n FROM webhook_deliveries WHERE status = 'completed' AND channel_id = ANY($1)", [channels]))[0].n === 2 ? true : undefined,
     );
     expect((await prepared()) - before).toBe(2 * 3);
+    // Both ran where they came in (no BullMQ job, no claim), as /metrics says.
+    expect([(await runs('intake')) - intakeBefore, (await runs('queue')) - queueBefore]).toEqual([2, 0]);
   });
 
   it('a socket.io client on instance B receives the events of a request generated through instance A', async () => {
