@@ -6,9 +6,9 @@ import { queueConfig, QueueConfig, redisConfig, RedisConfig } from '../config/co
 import { WRITE_BARRIER } from '../database/database.module';
 import { WriteBarrier } from '../database/write-barrier';
 import { ClaimedDelivery, DeliveryStateRepository } from '../deliveries/delivery-state.repository';
+import { MetricsService } from '../metrics/metrics.service';
 import { backoffDelay } from './backoff';
 import { describeError, drainingController, JobOutcome, outcomePolicy, OutcomePolicy, runClaimed } from './job-outcome.policy';
-import { MetricsService } from '../metrics/metrics.service';
 import { DeliveryJob, DeliveryJobHandler, JobQueue, SlotReservation } from './job-queue.port';
 import { slotReservation } from './slot-reservation';
 import { LeanWorker, MARKER_PATCHED } from './lean-worker';
@@ -154,10 +154,13 @@ export class BullMqJobQueue implements JobQueue {
       },
       run: (claim, mark) => {
         if (!this.draining.signal.aborted) return this.runLocal(claim, mark);
-        void this.state
+        // Shutdown began while the row went in: hand it to BullMQ unrun (shutdown waits for this before closing).
+        const done = this.state
           .release(claim, Date.now())
           .then(() => this.handOff(claim.deliveryId, { kind: 'release' }))
-          .catch((error: unknown) => this.logger.warn(`could not hand back delivery ${claim.deliveryId}: ${describeError(error)}; the sweeper will`));
+          .catch((error: unknown) => this.logger.warn(`could not hand back delivery ${claim.deliveryId}: ${describeError(error)}; the sweeper will`))
+          .finally(() => this.running.delete(claim.deliveryId));
+        this.running.set(claim.deliveryId, { abort: new AbortController(), done, local: true });
       },
     });
   }

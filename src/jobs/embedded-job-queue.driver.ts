@@ -4,8 +4,8 @@ import { queueConfig, QueueConfig } from '../config/configuration';
 import { WRITE_BARRIER } from '../database/database.module';
 import { WriteBarrier } from '../database/write-barrier';
 import { ClaimedDelivery, DeliveryStateRepository } from '../deliveries/delivery-state.repository';
-import { describeError, drainingController, outcomePolicy, OutcomePolicy, runClaimed } from './job-outcome.policy';
 import { MetricsService } from '../metrics/metrics.service';
+import { describeError, drainingController, outcomePolicy, OutcomePolicy, runClaimed } from './job-outcome.policy';
 import { DeliveryJob, DeliveryJobHandler, JobQueue, SlotReservation } from './job-queue.port';
 import { slotReservation } from './slot-reservation';
 

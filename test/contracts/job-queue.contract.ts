@@ -112,12 +112,13 @@ export async function storeDelivery(db: Db, claim?: { status: 'processing'; atte
  * and hands it over to run where it came in. Waits for a slot (BullMQ's worker offers one once its first fetch
  * found the queue empty).
  */
-export async function storeReserved(instance: QueueInstance, behaviour?: Behaviour): Promise<string> {
+export async function storeReserved(instance: QueueInstance, behaviour?: Behaviour, beforeHandover?: () => void): Promise<string> {
   const slot = await waitFor('a free slot', () => instance.queue.reserveSlot?.(Date.now()));
   const mark = instance.moduleRef.get<WriteBarrier>(WRITE_BARRIER).mark();
   const id = await storeDelivery(instance.db, slot.claim);
   if (behaviour) instance.handler.scripts.set(id, behaviour);
   const row = await instance.db.selectFrom('webhook_deliveries').select(DELIVERY_COLUMNS).where('id', '=', id).executeTakeFirstOrThrow();
+  beforeHandover?.();
   slot.run(row, {}, mark);
   return id;
 }
@@ -297,6 +298,20 @@ export function describeJobQueueContract(name: string, driver: ContractDriver): 
         await first.moduleRef.close();
         const second = await start();
         expect(await settled(second, id)).toMatchObject({ status: 'completed', attempts: 2 });
+        expect([...first.handler.dead, ...second.handler.dead]).toEqual([]);
+      });
+
+      it('handed over once stop() has begun: not run there, and the next instance runs it', async () => {
+        const first = await start();
+        let stopping: Promise<void> = Promise.resolve();
+        const id = await storeReserved(first, undefined, () => {
+          stopping = first.queue.stop();
+        });
+        await stopping;
+        await first.moduleRef.close();
+        expect(first.handler.runs(id)).toEqual([]);
+        const second = await start();
+        expect(await settled(second, id, 20_000)).toMatchObject({ status: 'completed', attempts: 2 });
         expect([...first.handler.dead, ...second.handler.dead]).toEqual([]);
       });
     });
