@@ -8,7 +8,7 @@ import { WriteBarrier } from '../database/write-barrier';
 import { ClaimedDelivery, DeliveryStateRepository } from '../deliveries/delivery-state.repository';
 import { MetricsService } from '../metrics/metrics.service';
 import { backoffDelay } from './backoff';
-import { describeError, drainingController, JobOutcome, outcomePolicy, OutcomePolicy, runClaimed } from './job-outcome.policy';
+import { describeError, drainingController, JobOutcome, keepLease, outcomePolicy, OutcomePolicy, runClaimed } from './job-outcome.policy';
 import { DeliveryJob, DeliveryJobHandler, JobQueue, SlotReservation } from './job-queue.port';
 import { slotReservation } from './slot-reservation';
 import { LeanWorker, MARKER_PATCHED } from './lean-worker';
@@ -63,8 +63,8 @@ export class BullMqJobQueue implements JobQueue {
   private worker?: LeanWorker<DeliveryJob>;
   private sweeper?: NodeJS.Timeout;
   private readonly draining: AbortController;
-  /** Runs in progress, BullMQ's and local ones (`local`: started by reserveSlot, no BullMQ job behind it). */
-  private readonly running = new Map<string, { abort: AbortController; done: Promise<unknown>; local: boolean }>();
+  /** Runs in progress, BullMQ's and local ones (reserveSlot's), and local hand-backs: what shutdown waits for. */
+  private readonly running = new Map<string, { abort: AbortController; done: Promise<unknown> }>();
   /** Slots intake reserved for rows it is inserting (reserveSlot): taken, though not running yet. */
   private reserved = 0;
   /** Local runs in progress (reserveSlot's, counted apart from BullMQ's). */
@@ -160,7 +160,7 @@ export class BullMqJobQueue implements JobQueue {
           .then(() => this.handOff(claim.deliveryId, { kind: 'release' }))
           .catch((error: unknown) => this.logger.warn(`could not hand back delivery ${claim.deliveryId}: ${describeError(error)}; the sweeper will`))
           .finally(() => this.running.delete(claim.deliveryId));
-        this.running.set(claim.deliveryId, { abort: new AbortController(), done, local: true });
+        this.running.set(claim.deliveryId, { abort: new AbortController(), done });
       },
     });
   }
@@ -200,10 +200,10 @@ export class BullMqJobQueue implements JobQueue {
       // close() stops fetching and waits for running jobs; past the grace time they are aborted, hand their
       // jobs back (release), and only then is the worker forced shut.
       const closed = this.worker.close();
-      const local = [...this.running.values()].filter((run) => run.local).map((run) => run.done);
-      await settledWithin([closed, ...local], this.config.shutdownGraceMs);
+      const runs = () => [...this.running.values()].map((run) => run.done);
+      await settledWithin([closed, ...runs()], this.config.shutdownGraceMs);
       for (const { abort } of this.running.values()) abort.abort();
-      await settledWithin([closed, ...[...this.running.values()].map((run) => run.done)], ABANDON_WAIT_MS);
+      await settledWithin([closed, ...runs()], ABANDON_WAIT_MS);
       await this.worker.close(true).catch(() => undefined);
     }
     await this.queue?.close().catch(() => undefined);
@@ -219,7 +219,7 @@ export class BullMqJobQueue implements JobQueue {
     this.metrics.runs.inc({ start: 'queue' });
     const abort = new AbortController();
     const run = this.run(claim, mark, abort.signal);
-    this.running.set(deliveryId, { abort, done: run, local: false });
+    this.running.set(deliveryId, { abort, done: run });
     try {
       const outcome = await run;
       // The row says what happens next; BullMQ is told without counting a failed attempt of its own.
@@ -253,20 +253,17 @@ export class BullMqJobQueue implements JobQueue {
     this.runningLocally++;
     this.shareSlots();
     const abort = new AbortController();
-    const renew = setInterval(
-      () => void this.state.extendLease(claim, Date.now() + this.config.leaseMs).catch(() => undefined),
-      Math.max(50, Math.floor(this.config.leaseMs / 3)),
-    );
+    const stopRenewing = keepLease(this.state, claim, this.config.leaseMs);
     const done = this.run(claim, mark, abort.signal)
       .then((outcome) => this.handOff(claim.deliveryId, outcome))
       .catch((error: unknown) => this.logger.error(`delivery ${claim.deliveryId} run failed: ${describeError(error)}; the sweeper re-queues it`))
       .finally(() => {
-        clearInterval(renew);
+        stopRenewing();
         this.running.delete(claim.deliveryId);
         this.runningLocally--;
         this.shareSlots();
       });
-    this.running.set(claim.deliveryId, { abort, done, local: true });
+    this.running.set(claim.deliveryId, { abort, done });
   }
 
   /** What BullMQ takes over from a local run: a retry as a delayed job, a release as a waiting one. */

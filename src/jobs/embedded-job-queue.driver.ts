@@ -5,7 +5,7 @@ import { WRITE_BARRIER } from '../database/database.module';
 import { WriteBarrier } from '../database/write-barrier';
 import { ClaimedDelivery, DeliveryStateRepository } from '../deliveries/delivery-state.repository';
 import { MetricsService } from '../metrics/metrics.service';
-import { describeError, drainingController, outcomePolicy, OutcomePolicy, runClaimed } from './job-outcome.policy';
+import { describeError, drainingController, keepLease, outcomePolicy, OutcomePolicy, runClaimed } from './job-outcome.policy';
 import { DeliveryJob, DeliveryJobHandler, JobQueue, SlotReservation } from './job-queue.port';
 import { slotReservation } from './slot-reservation';
 
@@ -215,10 +215,7 @@ export class EmbeddedJobQueue implements JobQueue {
   }
 
   private async run(job: ClaimedDelivery, signal: AbortSignal, mark: number): Promise<void> {
-    const renew = setInterval(
-      () => void this.store.extendLease(job, Date.now() + this.config.leaseMs).catch(() => undefined),
-      Math.max(50, Math.floor(this.config.leaseMs / 3)),
-    );
+    const stopRenewing = keepLease(this.store, job, this.config.leaseMs);
     try {
       const outcome = await runClaimed(this.handler!, job, this.store, {
         policy: this.policy,
@@ -230,7 +227,7 @@ export class EmbeddedJobQueue implements JobQueue {
       // This process makes every embedded row due (one process per database file): wake for the retry.
       if (outcome.kind === 'retry') this.arm(outcome.runAt);
     } finally {
-      clearInterval(renew);
+      stopRenewing();
     }
   }
 }

@@ -58,6 +58,15 @@ export function decideOutcome(
   return { kind: 'retry', runAt: now + backoffDelay(attempt, policy, random), error: describeError(error) };
 }
 
+/**
+ * Renews a claimed run's lease while it lasts (a third of the lease apart), so only a dead process lets it expire.
+ * Returns the stop. A renewal that fails is left to the next one; the run's own writes are fenced by its token.
+ */
+export function keepLease(state: DeliveryStateRepository, claim: ClaimedDelivery, leaseMs: number): () => void {
+  const renew = setInterval(() => void state.extendLease(claim, Date.now() + leaseMs).catch(() => undefined), Math.max(50, Math.floor(leaseMs / 3)));
+  return () => clearInterval(renew);
+}
+
 /** What a driver supplies for one claimed run besides the claim. */
 export interface RunOptions {
   policy: OutcomePolicy;
