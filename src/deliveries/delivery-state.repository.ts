@@ -254,13 +254,16 @@ export class DeliveryStateRepository {
 
   /**
    * Scale: candidates whose job may be missing from Redis: unfinished rows without a lease untouched since `before`,
-   * and rows whose lease (a local run's, see BullMqJobQueue.reserveSlot) expired by `now`.
+   * and rows whose lease (a local run's, see BullMqJobQueue.reserveSlot) expired by `now`. Only rows due by `now`:
+   * a retry still in its backoff is left alone until then (re-queued earlier, it would run before its time), and
+   * however many wait in backoff, they never fill the batch ahead of a due row whose job is gone.
    */
   async stale(before: number, now: number, limit: number): Promise<string[]> {
     const rows = await this.db
       .selectFrom('webhook_deliveries')
       .select('id')
       .where('status', 'in', UNFINISHED_STATUSES)
+      .where('next_run_at', '<=', now)
       .where((eb) => eb.or([eb.and([eb('lease_until', 'is', null), eb('updated_at', '<', before)]), eb('lease_until', '<', now)]))
       .orderBy('updated_at')
       .limit(limit)

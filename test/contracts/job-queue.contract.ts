@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { Module } from '@nestjs/common';
 import { Test, TestingModule } from '@nestjs/testing';
+import { Insertable } from 'kysely';
 import { AppConfigModule } from '../../src/config/config.module';
 import { DATABASE, DatabaseModule, WRITE_BARRIER } from '../../src/database/database.module';
-import { DELIVERY_COLUMNS, Db } from '../../src/database/database.types';
+import { DELIVERY_COLUMNS, Db, WebhookDeliveriesTable } from '../../src/database/database.types';
 import { WriteBarrier } from '../../src/database/write-barrier';
 import { DeliveryJob, DeliveryJobHandler, JOB_QUEUE, JobContext, JobQueue, PermanentJobError } from '../../src/jobs/job-queue.port';
 import { JobsModule } from '../../src/jobs/jobs.module';
@@ -82,7 +83,8 @@ export async function startQueue(env: Record<string, string>): Promise<QueueInst
   }
 }
 
-export async function storeDelivery(db: Db, claim?: { status: 'processing'; attempts: 1; lease_token: string; lease_until: number }): Promise<string> {
+/** Stores a due, queued delivery; `fields` overrides any column (a claim, a backoff, an age). */
+export async function storeDelivery(db: Db, fields?: Partial<Insertable<WebhookDeliveriesTable>>): Promise<string> {
   const id = randomUUID();
   const now = Date.now();
   await db
@@ -101,7 +103,7 @@ export async function storeDelivery(db: Db, claim?: { status: 'processing'; atte
       signature_secret_index: 0,
       created_at: now,
       updated_at: now,
-      ...claim,
+      ...fields,
     })
     .execute();
   return id;
