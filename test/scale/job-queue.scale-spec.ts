@@ -28,6 +28,7 @@ describe('BullMQ sweeper: rows whose job Redis lost', () => {
   });
   afterEach(async () => {
     await instance?.moduleRef.close();
+    instance = undefined;
     await backends.drop();
   });
 
