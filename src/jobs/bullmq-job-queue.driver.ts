@@ -273,7 +273,7 @@ export class BullMqJobQueue implements JobQueue {
     try {
       await this.queue!.add('delivery', { deliveryId }, { jobId: deliveryId, delay });
     } catch (error) {
-      // The row says it is due; the sweeper re-adds a job for it (rows untouched for 3 x QUEUE_LEASE_MS).
+      // The row keeps its next run time: the sweeper re-adds a job once it is due (and untouched for 3 x QUEUE_LEASE_MS).
       this.logger.warn(`could not queue delivery ${deliveryId} for its next run (${describeError(error)}); the sweeper will`);
     }
   }
