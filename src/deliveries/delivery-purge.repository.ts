@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { DatabaseHandles } from '../database/database.factory';
 import { DATABASE_HANDLES } from '../database/database.module';
 import { Db, DeliveryStatus } from '../database/database.types';
+import { unindexed } from '../database/unindexed';
 
 /** What one purge batch deleted. */
 export interface Purged {
@@ -34,10 +35,13 @@ export class DeliveryPurgeRepository {
       from
         .selectFrom('webhook_deliveries')
         .select('id')
-        // created_at <= updated_at: this bound lets the (created_at, id) index find the candidates.
+        // created_at <= updated_at: this bound lets the (created_at, id) index find the candidates, oldest first. The
+        // status only filters them: as an index term it would make SQLite read and sort every completed delivery
+        // (~0.3 s per 200,000 rows, on the event loop) in each of the statements below, every retention pass, even
+        // when nothing is due.
         .where('created_at', '<', before)
         .where('updated_at', '<', before)
-        .where('status', 'in', statuses)
+        .where(unindexed<DeliveryStatus>('status'), 'in', statuses)
         .orderBy('created_at')
         .orderBy('id')
         .limit(limit);
