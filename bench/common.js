@@ -186,6 +186,24 @@ function cpuMs(pid) {
 }
 
 /**
+ * A process's CPU time (user + system, ms) split between its main thread and the rest (on the app: libuv's pool
+ * syncing the SQLite log, the checkpoint thread, V8's garbage-collection helpers). Zeros once it is gone.
+ */
+function threadCpuMs(pid) {
+  const split = { main: 0, others: 0 };
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      split[Number(tid) === pid ? 'main' : 'others'] += (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+    }
+  } catch {
+    // a thread or the process ended while being read
+  }
+  return split;
+}
+
+/**
  * How many times the threads of a process were put on a CPU (the third field of each thread's
  * /proc/<pid>/task/<tid>/schedstat): each wake-up from a sleep, and each return after being preempted. 0 once it is gone.
  */
@@ -321,4 +339,4 @@ function eventLoopOver(before, after) {
   };
 }
 
-module.exports = { APP_ENV, CpuMeter, SECRET, canPin, cpuMs, wakeUpCost, eventLoopFigures, eventLoopOver, freePort, numberOption, option, payload, pct, pidsOf, postWebhook, readMetrics, scaleBackends, sleep, startSink, waitUp };
+module.exports = { APP_ENV, CpuMeter, SECRET, canPin, cpuMs, threadCpuMs, wakeUpCost, eventLoopFigures, eventLoopOver, freePort, numberOption, option, payload, pct, pidsOf, postWebhook, readMetrics, scaleBackends, sleep, startSink, waitUp };

@@ -6,11 +6,12 @@
 // Usage: npm run build && node bench/pipeline.js [--duration 15 --connections 64 --rate N --normal --prof]
 'use strict';
 const { spawn, execFileSync } = require('node:child_process');
-const { mkdirSync, mkdtempSync, rmSync, writeFileSync } = require('node:fs');
+const { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } = require('node:fs');
 const { tmpdir } = require('node:os');
 const { join } = require('node:path');
-const { APP_ENV, canPin, SECRET, cpuMs, eventLoopFigures, eventLoopOver, freePort, numberOption: arg, readMetrics, startSink, waitUp } = require('./common');
+const { APP_ENV, canPin, SECRET, cpuMs, threadCpuMs, eventLoopFigures, eventLoopOver, freePort, numberOption: arg, readMetrics, startSink, waitUp } = require('./common');
 const { phase } = require('./phases');
+const { categorize, table } = require('./profile-categories');
 
 const DURATION = arg('duration', 15);
 const WARMUP = arg('warmup', 3);
@@ -19,9 +20,11 @@ const CONNECTIONS = arg('connections', 64);
 // of each target's own maximum.
 const RATE = arg('rate', 0);
 const SYNC = process.argv.includes('--normal') ? 'NORMAL' : 'FULL';
-// --prof: write a V8 CPU profile of the app run to bench/results/ (open it in Chrome DevTools or speedscope).
+// --prof: write a V8 CPU profile of each app run to bench/results/ (open it in Chrome DevTools or speedscope), and
+// print where the main thread's time went during the measured phase (bench/profile-categories.js).
 const PROFILE = process.argv.includes('--prof');
 const ROOT = join(__dirname, '..');
+const RESULTS = join(ROOT, 'bench', 'results');
 
 function launch(command, env) {
   const args = canPin ? ['-c', '0', process.execPath, ...command] : command;
@@ -39,25 +42,50 @@ async function withEventLoop(target, port, measure) {
 
 /**
  * One run of a target: a fresh process, a warm-up, then as fast as the connections go, with the server's CPU time
- * (user + system, /proc) from the phase's start to its last callback: CPU per delivery at full rate.
+ * (user + system, /proc) from the phase's start to its last callback: CPU per delivery at full rate, also split
+ * between the main thread and the others.
  */
 async function maxRun(target, sink) {
   const port = await freePort();
-  const profile = PROFILE && target.app ? ['--cpu-prof', '--cpu-prof-dir', join(ROOT, 'bench', 'results')] : [];
+  const profile = PROFILE && target.app ? ['--cpu-prof', '--cpu-prof-dir', RESULTS] : [];
+  const spawnedAt = Date.now();
   const child = launch([...profile, ...target.command], { ...target.env(), PORT: String(port) });
+  let window;
+  let max;
+  let sqlite;
   try {
     await waitUp(port);
     await phase(port, sink, { duration: WARMUP, connections: CONNECTIONS });
-    const max = await withEventLoop(target, port, async () => {
+    max = await withEventLoop(target, port, async () => {
+      const startedAt = Date.now();
       const cpuBefore = cpuMs(child.pid);
+      const threadsBefore = threadCpuMs(child.pid);
       const result = await phase(port, sink, { duration: DURATION, connections: CONNECTIONS });
-      return { ...result, cpu_ms_per_delivery: +((cpuMs(child.pid) - cpuBefore) / Math.max(1, result.callbacks)).toFixed(3) };
+      const threads = threadCpuMs(child.pid);
+      window = { fromMs: startedAt - spawnedAt, toMs: Date.now() - spawnedAt };
+      const perDelivery = (ms) => +(ms / Math.max(1, result.callbacks)).toFixed(3);
+      return {
+        ...result,
+        cpu_ms_per_delivery: perDelivery(cpuMs(child.pid) - cpuBefore),
+        main_thread_ms_per_delivery: perDelivery(threads.main - threadsBefore.main),
+        other_threads_ms_per_delivery: perDelivery(threads.others - threadsBefore.others),
+      };
     });
-    return { max, sqlite: target.app ? await commitFigures(port) : undefined };
+    if (target.app) sqlite = await commitFigures(port);
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
   }
+  // The profile is written as the process exits.
+  return { max, sqlite, profile: profile.length > 0 ? profileTable(child.pid, window, max.main_thread_ms_per_delivery) : undefined };
+}
+
+/** The main thread's profile of an app run, sorted into the pipeline's parts over the measured phase (a table). */
+function profileTable(pid, window, mainMsPerDelivery) {
+  const file = readdirSync(RESULTS).find((name) => new RegExp(`^CPU\\.\\d+\\.\\d+\\.${pid}\\.0\\.\\d+\\.cpuprofile$`).test(name));
+  if (!file) return undefined;
+  const parts = categorize(JSON.parse(readFileSync(join(RESULTS, file), 'utf8')), window);
+  return `\n  where the main thread's time went while the phase ran (${file}; profiling itself adds to every part):\n${table(parts, mainMsPerDelivery * 1000)}\n`;
 }
 
 /**
@@ -147,7 +175,9 @@ async function main() {
       const run = await maxRun(targets[key], sink);
       runs[key].push(run.max);
       if (run.sqlite) sqlite.push(run.sqlite);
-      console.log(`  ${targets[key].name}: ${run.max.req_per_s} req/s, ${run.max.cpu_ms_per_delivery} ms CPU per delivery`);
+      const split = targets[key].app ? ` (main thread ${run.max.main_thread_ms_per_delivery}, other threads ${run.max.other_threads_ms_per_delivery})` : '';
+      console.log(`  ${targets[key].name}: ${run.max.req_per_s} req/s, ${run.max.cpu_ms_per_delivery} ms CPU per delivery${split}`);
+      if (run.profile) console.log(run.profile);
     }
     for (const target of [targets.baseline, targets.floor, targets.app]) {
       const max = combine(runs[target.key]);
@@ -182,13 +212,13 @@ async function main() {
       '',
       ...sqlite.map(
         (f, i) =>
-          `app run ${i + 1}: ${f.commits} SQLite commits, ${f.writes_per_commit} writes per commit, ${f.commit_seconds} s in COMMIT, ${f.wal_syncs} WAL fsyncs off the event loop (${f.wal_sync_seconds} s); ${loopLine(runs.app[i].loop)}`,
+          `app run ${i + 1}: CPU per delivery ${runs.app[i].main_thread_ms_per_delivery} ms on the main thread, ${runs.app[i].other_threads_ms_per_delivery} ms on others (log fsyncs, checkpoints, GC helpers); ${f.commits} SQLite commits, ${f.writes_per_commit} writes per commit, ${f.commit_seconds} s in COMMIT, ${f.wal_syncs} WAL fsyncs off the event loop (${f.wal_sync_seconds} s); ${loopLine(runs.app[i].loop)}`,
       ),
       `app at ${appHalf.rate}/s: ${loopLine(appHalf.loop)}`,
     ].join('\n'),
   );
-  mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
-  const file = join(ROOT, 'bench', 'results', `pipeline-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  mkdirSync(RESULTS, { recursive: true });
+  const file = join(RESULTS, `pipeline-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, JSON.stringify({ connections: CONNECTIONS, duration_s: DURATION, taskset: canPin, order, runs, results }, null, 2));
   console.log(`results: ${file}`);
 }
