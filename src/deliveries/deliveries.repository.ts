@@ -3,8 +3,8 @@ import { Insertable } from 'kysely';
 import { InjectBackgroundDatabase, InjectDatabase } from '../database/database.module';
 import { AdminAuditTable, DELIVERY_STATUSES, DeliveryRow, DeliveryStatus, Db, WebhookDeliveriesTable } from '../database/database.types';
 import { PreparedQuery, slotsFor } from '../database/prepared-query';
-import { unindexed } from '../database/unindexed';
 import { newRowId } from '../database/row-id';
+import { unindexed } from '../database/unindexed';
 
 /** What intake writes: every column of a new delivery that is not left NULL until it is processed. */
 const INTAKE_COLUMNS = [
