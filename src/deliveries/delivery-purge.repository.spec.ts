@@ -52,20 +52,29 @@ describe('DeliveryPurgeRepository (SQLite)', () => {
     expect(old.every((id) => !left.some((row) => row.id === id))).toBe(true);
   });
 
-  it('finds its candidates through the (created_at, id) index, never by reading and sorting every row of a status', async () => {
+  it('finds completed candidates through the (created_at, id) index, dead and quarantined ones through their status', async () => {
     // What every retention pass runs, most often with nothing due: on the event loop, so it must cost a few index
-    // pages whatever the table holds. Walking the (status, next_run_at) index instead reads every completed row.
+    // pages whatever the table holds. Walking the (status, next_run_at) index for completed deliveries reads every one
+    // of them; walking the created_at index for the few failed ones would read the completed rows kept meanwhile.
     const together = jest.spyOn(handles as Required<DatabaseHandles>, 'executeTogether');
-    await purge.purgeBatch(['completed'], Date.now() - 7 * DAY, 50);
-    const statements = together.mock.calls.flatMap(([queries]) => queries);
+    const plansOf = async (statuses: DeliveryRow['status'][]) => {
+      together.mockClear();
+      await purge.purgeBatch(statuses, Date.now() - 7 * DAY, 50);
+      const statements = together.mock.calls.flatMap(([queries]) => queries);
+      expect(statements).toHaveLength(3);
+      return Promise.all(
+        statements.map(async (statement) => {
+          const plan = await handles.db.executeQuery<{ detail: string }>(CompiledQuery.raw(`EXPLAIN QUERY PLAN ${statement.sql}`, [...statement.parameters]));
+          return plan.rows.map((row) => row.detail).join('\n');
+        }),
+      );
+    };
 
-    expect(statements).toHaveLength(3);
-    for (const statement of statements) {
-      const plan = await handles.db.executeQuery<{ detail: string }>(CompiledQuery.raw(`EXPLAIN QUERY PLAN ${statement.sql}`, [...statement.parameters]));
-      const details = plan.rows.map((row) => row.detail).join('\n');
-      expect(details).toContain('USING INDEX webhook_deliveries_created_idx');
-      expect(details).not.toContain('webhook_deliveries_runnable_idx');
-      expect(details).not.toContain('TEMP B-TREE');
+    for (const plan of await plansOf(['completed'])) {
+      expect(plan).toContain('USING INDEX webhook_deliveries_created_idx');
+      expect(plan).not.toContain('webhook_deliveries_runnable_idx');
+      expect(plan).not.toContain('TEMP B-TREE');
     }
+    for (const plan of await plansOf(['dead', 'quarantined'])) expect(plan).toContain('USING INDEX webhook_deliveries_runnable_idx (status=?)');
   });
 });
