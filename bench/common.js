@@ -23,13 +23,25 @@ const pct = (values, p) => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : NaN;
 };
-const freePort = () =>
+const ephemeralPort = () =>
   new Promise((resolve) => {
     const server = createServer().listen(0, '127.0.0.1', () => {
       const { port } = server.address();
       server.close(() => resolve(port));
     });
   });
+/** Ports freePort gave out: the system may hand out a port it just took back again (an app's and its sandbox's). */
+const givenOut = new Set();
+async function freePort() {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = await ephemeralPort();
+    if (!givenOut.has(port)) {
+      givenOut.add(port);
+      return port;
+    }
+  }
+  throw new Error('no port this process has not used already: 100 tries');
+}
 
 /** Callbacks arrive here; we note when each channel was first called back, and how often. */
 function startSink() {

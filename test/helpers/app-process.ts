@@ -5,7 +5,7 @@ import { BASE_TEST_ENV } from './create-test-app';
 
 export const REPO_ROOT = join(__dirname, '..', '..');
 
-export function freePort(): Promise<number> {
+function ephemeralPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
@@ -14,6 +14,24 @@ export function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/** Every port freePort has given out in this process. */
+const givenOut = new Set<number>();
+
+/**
+ * A port nothing listens on now, and one this process has not been given before: the system may hand out a port it
+ * just took back again, and an app's PORT and SANDBOX_PORT asked for one after the other then collide (EADDRINUSE).
+ */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = await ephemeralPort();
+    if (!givenOut.has(port)) {
+      givenOut.add(port);
+      return port;
+    }
+  }
+  throw new Error('no port this process has not used already: 100 tries');
 }
 
 export interface AppProcess {
