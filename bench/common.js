@@ -186,12 +186,17 @@ const canPin = (() => {
 
 const TICK_MS = 1000 / Number(execFileSync('getconf', ['CLK_TCK']).toString().trim() || 100);
 
+/** User + system time in ms from a /proc stat file (a process's or one of its threads'). */
+function statCpuMs(file) {
+  const stat = readFileSync(file, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+}
+
 /** CPU time (user + system) of a process in ms, from /proc/<pid>/stat; 0 once it is gone. */
 function cpuMs(pid) {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+    return statCpuMs(`/proc/${pid}/stat`);
   } catch {
     return 0;
   }
@@ -204,11 +209,7 @@ function cpuMs(pid) {
 function threadCpuMs(pid) {
   const split = { main: 0, others: 0 };
   try {
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      split[Number(tid) === pid ? 'main' : 'others'] += (Number(fields[11]) + Number(fields[12])) * TICK_MS;
-    }
+    for (const tid of readdirSync(`/proc/${pid}/task`)) split[Number(tid) === pid ? 'main' : 'others'] += statCpuMs(`/proc/${pid}/task/${tid}/stat`);
   } catch {
     // a thread or the process ended while being read
   }
