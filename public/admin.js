@@ -126,7 +126,7 @@
     refresh();
   });
 
-  function renderCounts(byStatus) {
+  function renderCounts(byStatus, completedCountedAt) {
     const list = $('counts');
     list.textContent = '';
     const current = $('f-status').value;
@@ -138,6 +138,8 @@
       button.type = 'button';
       button.dataset.status = entry[0] || 'all';
       button.setAttribute('aria-pressed', String(current === entry[0]));
+      // A large table's completed deliveries are counted at most once a minute: say when.
+      if ((entry[0] === 'completed' || entry[0] === '') && completedCountedAt) button.title = 'completed deliveries counted ' + when(completedCountedAt);
       button.addEventListener('click', function () {
         $('f-status').value = entry[0];
         restart();
@@ -216,7 +218,7 @@
       .then(function (answers) {
         showSignedIn(true);
         say('');
-        renderCounts(answers[0].by_status);
+        renderCounts(answers[0].by_status, answers[0].completed_counted_at);
         renderRetention(answers[0]);
         renderRows(answers[1].items);
         $('page-label').textContent = state.pages.length > 1 ? '(page ' + state.pages.length + ')' : '';

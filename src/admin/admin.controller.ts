@@ -26,7 +26,7 @@ export class AdminController {
   }
 
   @Get('deliveries/stats')
-  @ApiResponse({ status: 200, description: '{by_status: {status: count}, oldest_kept_at, oldest_by_status (every status but completed), retention: {completed, failed}}' })
+  @ApiResponse({ status: 200, description: '{by_status: {status: count}, completed_counted_at (a count of over 20,000 completed deliveries is taken at most once a minute), oldest_kept_at, oldest_by_status (every status but completed), retention: {completed, failed}}' })
   stats() {
     return this.admin.stats();
   }

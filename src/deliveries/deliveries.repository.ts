@@ -56,6 +56,12 @@ export const UNFINISHED_STATUSES = ['queued', 'retrying', 'processing'] as const
 
 const UNCOMPLETED_STATUSES = DELIVERY_STATUSES.filter((status) => status !== 'completed');
 
+/** Index entries one statement of countCompleted reads: about a millisecond of the event loop on SQLite. */
+const COUNT_SLICE = 20_000;
+
+/** Lets the event loop serve what waits (intake, callbacks) before the next slice. */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 /**
  * The status column for a condition on `statuses`. Completed deliveries are nearly every row: with `completed` among
  * them the status only filters the rows another index finds, in its order (`status || ''`, which no index serves, in
@@ -226,14 +232,38 @@ export class DeliveriesRepository {
     return rows.map((row) => ({ status: row.status as Exclude<DeliveryStatus, 'completed'>, count: Number(row.count), oldestAt: Number(row.oldest) }));
   }
 
-  /** Completed deliveries (nearly every row): counted in the (status, next_run_at) index, not in the table. */
-  async countCompleted(): Promise<number> {
-    const row = await this.db
-      .selectFrom('webhook_deliveries')
-      .select((eb) => eb.fn.countAll<number>().as('count'))
-      .where('status', '=', 'completed')
-      .executeTakeFirstOrThrow();
-    return Number(row.count);
+  /**
+   * Completed deliveries (nearly every row), counted in the (status, next_run_at) index, never in the table, a slice
+   * of `slice` entries per statement with `between` awaited between slices. One statement over the whole range
+   * would hold SQLite's event loop for as long as the table is large (25–64 ns an entry: ~0.4 s at 6 million).
+   * Each slice ends where the entry `slice` further on starts, so no entry is counted twice or skipped; entries
+   * sharing one `next_run_at` (one millisecond's) stay in one slice. Rows that change meanwhile are counted as the
+   * slice that reaches them finds them.
+   */
+  async countCompleted(slice = COUNT_SLICE, between: () => Promise<void> = nextTurn): Promise<{ count: number; slices: number }> {
+    const completed = () => this.db.selectFrom('webhook_deliveries').where('status', '=', 'completed');
+    let count = 0;
+    let from: number | undefined;
+    for (let slices = 1; ; slices++) {
+      const start = from;
+      const boundary = await completed()
+        .select('next_run_at')
+        .$if(start !== undefined, (query) => query.where('next_run_at', '>=', start!))
+        .orderBy('next_run_at')
+        .offset(slice)
+        .limit(1)
+        .executeTakeFirst();
+      const end = boundary === undefined ? undefined : Math.max(Number(boundary.next_run_at), start === undefined ? -Infinity : start + 1);
+      const row = await completed()
+        .select((eb) => eb.fn.countAll<number>().as('count'))
+        .$if(start !== undefined, (query) => query.where('next_run_at', '>=', start!))
+        .$if(end !== undefined, (query) => query.where('next_run_at', '<', end!))
+        .executeTakeFirstOrThrow();
+      count += Number(row.count);
+      if (end === undefined) return { count, slices };
+      from = end;
+      await between();
+    }
   }
 
   /** When the oldest delivery still kept arrived (the first entry of the created_at index). */
