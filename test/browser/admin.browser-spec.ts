@@ -77,6 +77,7 @@ describe('admin dashboard in Chromium', () => {
     expect(await visibleIds()).toEqual([ids.quarantined, ids.dead, ids.completed]);
     expect(await page.textContent('#counts button[data-status="all"]')).toBe('all: 3');
     expect(await page.textContent('#counts button[data-status="dead"]')).toBe('dead: 1');
+    expect(await page.getAttribute('#counts button[data-status="completed"]', 'title')).toMatch(/^completed deliveries counted \S/);
 
     expect(await page.textContent(`${row(ids.dead)} td.reason`)).toContain('callback answered 400');
     expect(await page.$(`${row(ids.dead)} button.replay`)).not.toBeNull();
