@@ -8,7 +8,7 @@ import { GroupCommitSqliteDriver } from '../database/group-commit-sqlite.driver'
 import { newRowId } from '../database/row-id';
 import { DeliveriesRepository } from './deliveries.repository';
 
-describe('DeliveriesRepository.list (SQLite)', () => {
+describe('DeliveriesRepository (SQLite)', () => {
   let dir: string;
   let handles: DatabaseHandles;
   let deliveries: DeliveriesRepository;
@@ -33,112 +33,82 @@ describe('DeliveriesRepository.list (SQLite)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const insert = (status: DeliveryStatus, createdAt: number) => {
-    const id = newRowId(createdAt);
-    return handles.db
-      .insertInto('webhook_deliveries')
-      .values({ id, dedupe_key: `${id}:task.ai_generated`, channel_id: id, status, attempts: 1, next_run_at: createdAt, payload: '{}', signature_scheme: 'raw', signature_secret_index: 0, created_at: createdAt, updated_at: createdAt })
-      .execute()
-      .then(() => id);
+  /** One delivery per entry of `at` (its created_at and next_run_at), of `status`; resolves to their ids. */
+  const insertAll = async (status: DeliveryStatus, at: number[]) => {
+    const rows = at.map((time) => {
+      const id = newRowId(time);
+      return { id, dedupe_key: `${id}:task.ai_generated`, channel_id: id, status, attempts: 1, next_run_at: time, payload: '{}', signature_scheme: 'raw', signature_secret_index: 0, created_at: time, updated_at: time };
+    });
+    await handles.db.insertInto('webhook_deliveries').values(rows).execute();
+    return rows.map((row) => row.id);
   };
+  const insert = async (status: DeliveryStatus, at: number) => (await insertAll(status, [at]))[0];
 
   const planOf = async (statement: CompiledQuery) => {
     const plan = await handles.db.executeQuery<{ detail: string }>(CompiledQuery.raw(`EXPLAIN QUERY PLAN ${statement.sql}`, [...statement.parameters]));
     return plan.rows.map((row) => row.detail).join('\n');
   };
 
-  it('lists one status newest first', async () => {
-    const now = Date.now();
-    const completed = [await insert('completed', now - 3000), await insert('completed', now - 2000), await insert('completed', now - 1000)];
-    const dead = await insert('dead', now - 1500);
+  describe('list', () => {
+    it('lists one status newest first', async () => {
+      const now = Date.now();
+      const completed = [await insert('completed', now - 3000), await insert('completed', now - 2000), await insert('completed', now - 1000)];
+      const dead = await insert('dead', now - 1500);
 
-    expect((await deliveries.list({ status: 'completed', limit: 10 })).map((row) => row.id)).toEqual(completed.reverse());
-    expect((await deliveries.list({ status: 'dead', limit: 10 })).map((row) => row.id)).toEqual([dead]);
-  });
-
-  it('finds the newest completed deliveries through the (created_at, id) index, the few of another status through (status, next_run_at)', async () => {
-    // Completed is nearly every row: read from the status index, the page would read and sort all of them on the
-    // event loop (~0.4 s per 200,000), holding up intake while an operator looks.
-    await deliveries.list({ status: 'completed', limit: 50 });
-    await deliveries.list({ status: 'dead', limit: 50 });
-    const [completed, dead] = statements.filter((statement) => statement.sql.startsWith('select'));
-
-    const completedPlan = await planOf(completed);
-    expect(completedPlan).toContain('USING INDEX webhook_deliveries_created_idx');
-    expect(completedPlan).not.toContain('TEMP B-TREE');
-    expect(await planOf(dead)).toContain('USING INDEX webhook_deliveries_runnable_idx (status=?)');
-  });
-});
-
-describe('DeliveriesRepository.countCompleted (SQLite)', () => {
-  let dir: string;
-  let handles: DatabaseHandles;
-  let deliveries: DeliveriesRepository;
-
-  beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'mr-count-'));
-    handles = await createDatabase({ url: `sqlite:${join(dir, 'test.db')}`, busyTimeoutMs: 5000, sqliteSynchronous: 'NORMAL', poolSize: 1, preparedStatements: false });
-    deliveries = new DeliveriesRepository(handles.db, handles.background);
-  });
-
-  afterEach(async () => {
-    await handles.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  /** One delivery per entry of `dueAt` (its next_run_at), of `status`. */
-  const insertAll = (status: DeliveryStatus, dueAt: number[]) =>
-    handles.db
-      .insertInto('webhook_deliveries')
-      .values(
-        dueAt.map((at, index) => {
-          const id = newRowId(at);
-          return { id, dedupe_key: `${id}:${index}`, channel_id: id, status, attempts: 1, next_run_at: at, payload: '{}', signature_scheme: 'raw', signature_secret_index: 0, created_at: at, updated_at: at };
-        }),
-      )
-      .execute();
-
-  it('counts every completed delivery once across slices, also where more deliveries than a slice share a millisecond', async () => {
-    const t = Date.now() - 60_000;
-    // 5 at t, 1 at t+1, 4 at t+2, 1 each at t+3..t+9: slice boundaries fall inside runs of equal next_run_at.
-    await insertAll('completed', [...Array(5).fill(t), t + 1, ...Array(4).fill(t + 2), ...Array.from({ length: 7 }, (_, i) => t + 3 + i)]);
-    await insertAll('dead', [t, t + 2, t + 5]);
-    const between = jest.fn(() => Promise.resolve());
-
-    const counted = await deliveries.countCompleted(3, between);
-
-    expect(counted.count).toBe(17);
-    expect(counted.slices).toBeGreaterThan(1);
-    expect(between).toHaveBeenCalledTimes(counted.slices - 1);
-    for (const slice of [1, 2, 4, 16, 17, 18, 1000]) expect((await deliveries.countCompleted(slice, between)).count).toBe(17);
-  });
-
-  it('reports one slice for a table it counted in one statement pair, and zero for none', async () => {
-    expect(await deliveries.countCompleted(10)).toEqual({ count: 0, slices: 1 });
-    await insertAll('completed', [1, 2, 3]);
-    expect(await deliveries.countCompleted(10)).toEqual({ count: 3, slices: 1 });
-  });
-
-  it('reads only the (status, next_run_at) index, never the table', async () => {
-    const statements: CompiledQuery[] = [];
-    const driver = handles.barrier as GroupCommitSqliteDriver;
-    const acquire = driver.acquireConnection.bind(driver);
-    jest.spyOn(driver, 'acquireConnection').mockImplementation(async (): Promise<DatabaseConnection> => {
-      const connection = await acquire();
-      return { ...connection, executeQuery: (query) => (statements.push(query), connection.executeQuery(query)) };
+      expect((await deliveries.list({ status: 'completed', limit: 10 })).map((row) => row.id)).toEqual(completed.reverse());
+      expect((await deliveries.list({ status: 'dead', limit: 10 })).map((row) => row.id)).toEqual([dead]);
     });
-    await insertAll('completed', [1, 2, 3, 4, 5]);
-    statements.length = 0;
 
-    await deliveries.countCompleted(2);
+    it('finds the newest completed deliveries through the (created_at, id) index, the few of another status through (status, next_run_at)', async () => {
+      // Completed is nearly every row: read from the status index, the page would read and sort all of them on the
+      // event loop (~0.4 s per 200,000), holding up intake while an operator looks.
+      await deliveries.list({ status: 'completed', limit: 50 });
+      await deliveries.list({ status: 'dead', limit: 50 });
+      const [completed, dead] = statements.filter((statement) => statement.sql.startsWith('select'));
 
-    const counting = [...statements];
-    expect(counting.length).toBeGreaterThanOrEqual(4);
-    for (const statement of counting) {
-      const plan = await handles.db.executeQuery<{ detail: string }>(CompiledQuery.raw(`EXPLAIN QUERY PLAN ${statement.sql}`, [...statement.parameters]));
-      const detail = plan.rows.map((row) => row.detail).join('\n');
-      expect(detail).toMatch(/USING COVERING INDEX webhook_deliveries_runnable_idx \(status=\?/);
-      expect(detail).not.toContain('TEMP B-TREE');
-    }
+      const completedPlan = await planOf(completed);
+      expect(completedPlan).toContain('USING INDEX webhook_deliveries_created_idx');
+      expect(completedPlan).not.toContain('TEMP B-TREE');
+      expect(await planOf(dead)).toContain('USING INDEX webhook_deliveries_runnable_idx (status=?)');
+    });
+  });
+
+  describe('countCompleted', () => {
+    it('counts every completed delivery once across slices, also where more deliveries than a slice share a millisecond', async () => {
+      const t = Date.now() - 60_000;
+      // 5 at t, 1 at t+1, 4 at t+2, 1 each at t+3..t+9: slice boundaries fall inside runs of equal next_run_at.
+      await insertAll('completed', [...Array(5).fill(t), t + 1, ...Array(4).fill(t + 2), ...Array.from({ length: 7 }, (_, i) => t + 3 + i)]);
+      await insertAll('dead', [t, t + 2, t + 5]);
+      const between = jest.fn(() => Promise.resolve());
+
+      const counted = await deliveries.countCompleted(3, between);
+
+      expect(counted.count).toBe(17);
+      expect(counted.slices).toBeGreaterThan(1);
+      expect(between).toHaveBeenCalledTimes(counted.slices - 1);
+      for (const slice of [1, 2, 4, 16, 17, 18, 1000]) expect((await deliveries.countCompleted(slice, between)).count).toBe(17);
+    });
+
+    it('reports one slice for a table it counted in one statement pair, and zero for none', async () => {
+      expect(await deliveries.countCompleted(10)).toEqual({ count: 0, slices: 1 });
+      await insertAll('completed', [1, 2, 3]);
+      expect(await deliveries.countCompleted(10)).toEqual({ count: 3, slices: 1 });
+    });
+
+    it('reads only the (status, next_run_at) index, never the table', async () => {
+      await insertAll('completed', [1, 2, 3, 4, 5]);
+      statements.length = 0;
+
+      await deliveries.countCompleted(2);
+
+      const counting = [...statements];
+      expect(counting.length).toBeGreaterThanOrEqual(4);
+      for (const statement of counting) {
+        const plan = await handles.db.executeQuery<{ detail: string }>(CompiledQuery.raw(`EXPLAIN QUERY PLAN ${statement.sql}`, [...statement.parameters]));
+        const detail = plan.rows.map((row) => row.detail).join('\n');
+        expect(detail).toMatch(/USING COVERING INDEX webhook_deliveries_runnable_idx \(status=\?/);
+        expect(detail).not.toContain('TEMP B-TREE');
+      }
+    });
   });
 });
