@@ -157,9 +157,11 @@
 
   // ---- the list ----
 
-  function renderRows(items) {
+  /** `more`: older deliveries may match (a page filtered on type or event reads at most 10,000 deliveries). */
+  function renderRows(items, more) {
     rows.textContent = '';
     $('empty').hidden = items.length > 0;
+    $('empty').textContent = more ? 'No match among the newest deliveries looked at: Older looks further back.' : 'No delivery matches.';
     items.forEach(function (item) {
       const tr = el('tr');
       tr.dataset.id = item.id;
@@ -220,7 +222,7 @@
         say('');
         renderCounts(answers[0].by_status, answers[0].completed_counted_at);
         renderRetention(answers[0]);
-        renderRows(answers[1].items);
+        renderRows(answers[1].items, Boolean(answers[1].next_cursor));
         $('page-label').textContent = state.pages.length > 1 ? '(page ' + state.pages.length + ')' : '';
         $('older').dataset.cursor = answers[1].next_cursor || '';
         $('older').disabled = !answers[1].next_cursor;

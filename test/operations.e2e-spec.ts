@@ -1,6 +1,8 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kysely } from 'kysely';
+import { DatabaseHandles } from '../src/database/database.factory';
+import { DATABASE_HANDLES } from '../src/database/database.module';
 import { DeliveriesRepository } from '../src/deliveries/deliveries.repository';
 import { CallbackSink } from './helpers/callback-sink';
 import { startTestApp, tempDir, TestApp, waitFor } from './helpers/create-test-app';
@@ -186,6 +188,42 @@ describe('admin API', () => {
         expect(response.status).toBe(200);
         expect(response.headers.get('content-type')).toContain(type);
       }
+    });
+
+    it('a page filtered on a rare event reads at most 10,000 deliveries, and its next_cursor leads on to the match', async () => {
+      // 10,010 older deliveries of a common event, and before them the one with the rare event.
+      const base = Date.parse('2020-01-01T00:00:00Z');
+      const idOf = (n: number) => `00000000-0000-7000-8000-${String(n).padStart(12, '0')}`;
+      const row = (n: number) => ({
+        id: idOf(n),
+        dedupe_key: `${idOf(n)}:task.ai_generated`,
+        channel_id: idOf(n),
+        type: 'task.ai_generated',
+        event: n === 0 ? 'rare_event' : 'content_ready',
+        status: 'completed' as const,
+        attempts: 1,
+        next_run_at: base + n,
+        payload: '{}',
+        signature_scheme: 'raw',
+        signature_secret_index: 0,
+        created_at: base + n,
+        updated_at: base + n,
+      });
+      const { db } = app.app.get<DatabaseHandles>(DATABASE_HANDLES);
+      for (let from = 0; from <= 10_010; from += 1000) {
+        await db.insertInto('webhook_deliveries').values(Array.from({ length: Math.min(1000, 10_011 - from) }, (_, k) => row(from + k))).execute();
+      }
+
+      const first = await admin(app, '/admin/deliveries?event=rare_event');
+      expect(first.status).toBe(200);
+      expect(first.body.items).toEqual([]);
+      expect(typeof first.body.next_cursor).toBe('string');
+      const second = await admin(app, `/admin/deliveries?event=rare_event&cursor=${String(first.body.next_cursor)}`);
+      expect((second.body.items as Json[]).map((item) => item.id)).toEqual([idOf(0)]);
+      expect(second.body.next_cursor).toBeNull();
+      // A filter that matches fills its page from the newest deliveries, as before.
+      const common = await admin(app, '/admin/deliveries?event=content_ready&limit=3');
+      expect((common.body.items as Json[]).length).toBe(3);
     });
   });
 

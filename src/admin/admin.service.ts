@@ -46,7 +46,7 @@ export class AdminService {
 
   async list(query: ListDeliveriesQuery) {
     const limit = query.limit ?? 50;
-    const rows = await this.deliveries.list({
+    const { rows, scannedTo } = await this.deliveries.list({
       status: query.status,
       type: query.type,
       event: query.event,
@@ -60,7 +60,8 @@ export class AdminService {
     const last = page.at(-1);
     return {
       items: await Promise.all(page.map((row) => this.summary(row))),
-      next_cursor: rows.length > limit && last ? encodeCursor(Number(last.created_at), last.id) : null,
+      // A page filtered on type or event that read its most (scannedTo) continues after the last delivery it read.
+      next_cursor: rows.length > limit && last ? encodeCursor(Number(last.created_at), last.id) : scannedTo ? encodeCursor(scannedTo.createdAt, scannedTo.id) : null,
     };
   }
 

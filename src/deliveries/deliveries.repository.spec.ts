@@ -6,7 +6,7 @@ import { createDatabase, DatabaseHandles } from '../database/database.factory';
 import { DeliveryStatus } from '../database/database.types';
 import { GroupCommitSqliteDriver } from '../database/group-commit-sqlite.driver';
 import { newRowId } from '../database/row-id';
-import { DeliveriesRepository } from './deliveries.repository';
+import { DeliveriesRepository, DeliveryCursor, DeliveryFilter } from './deliveries.repository';
 
 describe('DeliveriesRepository (SQLite)', () => {
   let dir: string;
@@ -33,11 +33,11 @@ describe('DeliveriesRepository (SQLite)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  /** One delivery per entry of `at` (its created_at and next_run_at), of `status`; resolves to their ids. */
-  const insertAll = async (status: DeliveryStatus, at: number[]) => {
+  /** One delivery per entry of `at` (its created_at and next_run_at), of `status` and `event`; resolves to their ids. */
+  const insertAll = async (status: DeliveryStatus, at: number[], event = 'content_ready') => {
     const rows = at.map((time) => {
       const id = newRowId(time);
-      return { id, dedupe_key: `${id}:task.ai_generated`, channel_id: id, status, attempts: 1, next_run_at: time, payload: '{}', signature_scheme: 'raw', signature_secret_index: 0, created_at: time, updated_at: time };
+      return { id, dedupe_key: `${id}:task.ai_generated`, channel_id: id, type: 'task.ai_generated', event, status, attempts: 1, next_run_at: time, payload: '{}', signature_scheme: 'raw', signature_secret_index: 0, created_at: time, updated_at: time };
     });
     await handles.db.insertInto('webhook_deliveries').values(rows).execute();
     return rows.map((row) => row.id);
@@ -55,8 +55,8 @@ describe('DeliveriesRepository (SQLite)', () => {
       const completed = [await insert('completed', now - 3000), await insert('completed', now - 2000), await insert('completed', now - 1000)];
       const dead = await insert('dead', now - 1500);
 
-      expect((await deliveries.list({ status: 'completed', limit: 10 })).map((row) => row.id)).toEqual(completed.reverse());
-      expect((await deliveries.list({ status: 'dead', limit: 10 })).map((row) => row.id)).toEqual([dead]);
+      expect((await deliveries.list({ status: 'completed', limit: 10 })).rows.map((row) => row.id)).toEqual(completed.reverse());
+      expect((await deliveries.list({ status: 'dead', limit: 10 })).rows.map((row) => row.id)).toEqual([dead]);
     });
 
     it('finds the newest completed deliveries through the (created_at, id) index, the few of another status through (status, next_run_at)', async () => {
@@ -70,6 +70,62 @@ describe('DeliveriesRepository (SQLite)', () => {
       expect(completedPlan).toContain('USING INDEX webhook_deliveries_created_idx');
       expect(completedPlan).not.toContain('TEMP B-TREE');
       expect(await planOf(dead)).toContain('USING INDEX webhook_deliveries_runnable_idx (status=?)');
+    });
+
+    /** Every page of `filter` with a scan limit of `scanLimit`, following the cursor the way AdminService does. */
+    const pages = async (filter: Omit<DeliveryFilter, 'after'>, scanLimit: number) => {
+      const found: string[][] = [];
+      let after: DeliveryCursor | undefined;
+      for (let page = 0; page < 100; page++) {
+        const { rows, scannedTo } = await deliveries.list({ ...filter, after }, scanLimit);
+        const shown = rows.slice(0, filter.limit);
+        found.push(shown.map((row) => row.id));
+        const last = shown.at(-1);
+        after = rows.length > filter.limit && last ? { createdAt: Number(last.created_at), id: last.id } : scannedTo;
+        if (!after) return found;
+      }
+      throw new Error('no last page');
+    };
+
+    it('reads at most scanLimit deliveries per page for a rare event, and the pages together hold every match once, newest first', async () => {
+      const t = Date.now() - 60_000;
+      // 23 deliveries; the rare event on the 4th, 5th and 19th newest. Four share one millisecond across a page's end.
+      const times = [t, t + 1, t + 2, t + 3, t + 4, ...Array<number>(4).fill(t + 5), t + 6, t + 7, t + 8, t + 9, t + 10, t + 11, t + 12, t + 13, t + 14, t + 15, t + 16, t + 17, t + 18, t + 19];
+      const ids = await insertAll('completed', times);
+      const newestFirst = [...ids].sort().reverse();
+      const rare = [newestFirst[3], newestFirst[4], newestFirst[18]];
+      await handles.db.updateTable('webhook_deliveries').set({ event: 'rare' }).where('id', 'in', rare).execute();
+
+      const found = await pages({ event: 'rare', limit: 50 }, 5);
+
+      expect(found.flat()).toEqual(rare);
+      expect(found.length).toBe(5); // 23 deliveries, 5 a page
+      expect(found[0]).toEqual([rare[0], rare[1]]);
+      // The same pages with a limit of 1: a full page continues after its last row.
+      expect((await pages({ event: 'rare', limit: 1 }, 5)).flat()).toEqual(rare);
+      // A common filter fills its page before the scan limit, as an unbounded list would.
+      expect((await pages({ event: 'content_ready', limit: 7 }, 5)).flat()).toEqual(newestFirst.filter((id) => !rare.includes(id)));
+    });
+
+    it('bounds the index walk of a page filtered on type or event, starts a next page at its cursor, and leaves other filters unbounded', async () => {
+      await insertAll('completed', [1, 2, 3, 4, 5, 6]);
+      statements.length = 0;
+
+      expect((await deliveries.list({ type: 'task.completed', limit: 2 }, 3)).scannedTo).toBeDefined();
+      const [boundary, page] = statements.filter((statement) => statement.sql.startsWith('select'));
+      expect(await planOf(boundary)).toContain('USING COVERING INDEX webhook_deliveries_created_idx');
+      expect(await planOf(page)).toMatch(/USING INDEX webhook_deliveries_created_idx \(created_at>\?/);
+
+      // The next page's walk starts at its cursor, not at the newest delivery.
+      statements.length = 0;
+      await deliveries.list({ limit: 2, after: { createdAt: 4, id: 'z' } }, 3);
+      expect(await planOf(statements.filter((statement) => statement.sql.startsWith('select'))[0])).toMatch(/USING INDEX webhook_deliveries_created_idx \(created_at<\?/);
+
+      statements.length = 0;
+      expect((await deliveries.list({ status: 'dead', event: 'rare', limit: 2 }, 3)).scannedTo).toBeUndefined();
+      expect((await deliveries.list({ search: 'x', event: 'rare', limit: 2 }, 3)).scannedTo).toBeUndefined();
+      expect((await deliveries.list({ limit: 2 }, 3)).scannedTo).toBeUndefined();
+      expect(statements.filter((statement) => statement.sql.startsWith('select'))).toHaveLength(3);
     });
   });
 

@@ -104,6 +104,7 @@ describe('admin dashboard in Chromium', () => {
     await page.fill('#f-search', 'no-such-channel');
     await page.press('#f-search', 'Enter');
     await page.waitForSelector('#empty:visible');
+    expect(await page.textContent('#empty')).toBe('No delivery matches.');
     await page.click('#f-clear');
     await rowCount(3);
   });
