@@ -134,7 +134,7 @@
     const entries = [['', 'all', total]].concat(Object.keys(byStatus).sort().map(function (status) { return [status, status, byStatus[status]]; }));
     entries.forEach(function (entry) {
       const li = el('li');
-      const button = el('button', entry[1] + ': ' + entry[2]);
+      const button = el('button', entry[1] + ': ' + entry[2].toLocaleString());
       button.type = 'button';
       button.dataset.status = entry[0] || 'all';
       button.setAttribute('aria-pressed', String(current === entry[0]));
