@@ -46,7 +46,7 @@ export class AdminService {
 
   async list(query: ListDeliveriesQuery) {
     const limit = query.limit ?? 50;
-    const { rows, scannedTo } = await this.deliveries.list({
+    const { rows, next } = await this.deliveries.list({
       status: query.status,
       type: query.type,
       event: query.event,
@@ -56,12 +56,9 @@ export class AdminService {
       after: query.cursor === undefined ? undefined : decodeCursor(query.cursor),
       limit,
     });
-    const page = rows.slice(0, limit);
-    const last = page.at(-1);
     return {
-      items: await Promise.all(page.map((row) => this.summary(row))),
-      // A page filtered on type or event that read its most (scannedTo) continues after the last delivery it read.
-      next_cursor: rows.length > limit && last ? encodeCursor(Number(last.created_at), last.id) : scannedTo ? encodeCursor(scannedTo.createdAt, scannedTo.id) : null,
+      items: await Promise.all(rows.map((row) => this.summary(row))),
+      next_cursor: next ? encodeCursor(next.createdAt, next.id) : null,
     };
   }
 

@@ -72,16 +72,14 @@ describe('DeliveriesRepository (SQLite)', () => {
       expect(await planOf(dead)).toContain('USING INDEX webhook_deliveries_runnable_idx (status=?)');
     });
 
-    /** Every page of `filter` with a scan limit of `scanLimit`, following the cursor the way AdminService does. */
+    /** Every page of `filter` with a scan limit of `scanLimit`, each from the last one's `next`. */
     const pages = async (filter: Omit<DeliveryFilter, 'after'>, scanLimit: number) => {
       const found: string[][] = [];
       let after: DeliveryCursor | undefined;
       for (let page = 0; page < 100; page++) {
-        const { rows, scannedTo } = await deliveries.list({ ...filter, after }, scanLimit);
-        const shown = rows.slice(0, filter.limit);
-        found.push(shown.map((row) => row.id));
-        const last = shown.at(-1);
-        after = rows.length > filter.limit && last ? { createdAt: Number(last.created_at), id: last.id } : scannedTo;
+        const { rows, next } = await deliveries.list({ ...filter, after }, scanLimit);
+        found.push(rows.map((row) => row.id));
+        after = next;
         if (!after) return found;
       }
       throw new Error('no last page');
@@ -111,7 +109,8 @@ describe('DeliveriesRepository (SQLite)', () => {
       await insertAll('completed', [1, 2, 3, 4, 5, 6]);
       statements.length = 0;
 
-      expect((await deliveries.list({ type: 'task.completed', limit: 2 }, 3)).scannedTo).toBeDefined();
+      // No match among the 3 read: the page is empty, and the next one starts after the third.
+      expect((await deliveries.list({ type: 'task.completed', limit: 2 }, 3)).next).toBeDefined();
       const [boundary, page] = statements.filter((statement) => statement.sql.startsWith('select'));
       expect(await planOf(boundary)).toContain('USING COVERING INDEX webhook_deliveries_created_idx');
       expect(await planOf(page)).toMatch(/USING INDEX webhook_deliveries_created_idx \(created_at>\?/);
@@ -122,9 +121,10 @@ describe('DeliveriesRepository (SQLite)', () => {
       expect(await planOf(statements.filter((statement) => statement.sql.startsWith('select'))[0])).toMatch(/USING INDEX webhook_deliveries_created_idx \(created_at<\?/);
 
       statements.length = 0;
-      expect((await deliveries.list({ status: 'dead', event: 'rare', limit: 2 }, 3)).scannedTo).toBeUndefined();
-      expect((await deliveries.list({ search: 'x', event: 'rare', limit: 2 }, 3)).scannedTo).toBeUndefined();
-      expect((await deliveries.list({ limit: 2 }, 3)).scannedTo).toBeUndefined();
+      // Unbounded: one statement each, and a page that holds every match ends the list.
+      expect((await deliveries.list({ status: 'dead', event: 'rare', limit: 2 }, 3)).next).toBeUndefined();
+      expect((await deliveries.list({ search: 'x', event: 'rare', limit: 2 }, 3)).next).toBeUndefined();
+      expect((await deliveries.list({ limit: 10 }, 3)).next).toBeUndefined();
       expect(statements.filter((statement) => statement.sql.startsWith('select'))).toHaveLength(3);
     });
   });

@@ -1,3 +1,4 @@
+import { setImmediate } from 'node:timers/promises';
 import { Injectable } from '@nestjs/common';
 import { Insertable, RawBuilder, SelectQueryBuilder, sql } from 'kysely';
 import { InjectBackgroundDatabase, InjectDatabase } from '../database/database.module';
@@ -60,7 +61,7 @@ const UNCOMPLETED_STATUSES = DELIVERY_STATUSES.filter((status) => status !== 'co
 const COUNT_SLICE = 20_000;
 
 /** Lets the event loop serve what waits (intake, callbacks) before the next slice. */
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+const nextTurn = () => setImmediate();
 
 /**
  * The status column for a condition on `statuses`. Completed deliveries are nearly every row: with `completed` among
@@ -95,9 +96,10 @@ export interface DeliveryCursor {
 }
 
 export interface DeliveryPage {
+  /** At most `limit`, newest first. */
   rows: DeliverySummary[];
-  /** The last delivery a bounded page read (see DeliveriesRepository.list): older matches may follow it. */
-  scannedTo?: DeliveryCursor;
+  /** Where the next page starts, when older deliveries may match: after the last row, or after the last delivery a bounded page read. */
+  next?: DeliveryCursor;
 }
 
 /** Deliveries one page of a list filtered on type or event reads at most: ~3–10 ms of the event loop on SQLite. */
@@ -210,11 +212,11 @@ export class DeliveriesRepository {
   }
 
   /**
-   * Newest first; one row more than `limit` tells the caller there is a next page. A filter on type or event (or on
-   * `completed` with one of them) is checked on each row the (created_at, id) index walk reaches, and a rare value
-   * would walk the whole table on the event loop (~0.3–1.7 s per million rows, again on each of the dashboard's
-   * refreshes). So such a page reads at most `scanLimit` deliveries: when it stops there without a row to spare,
-   * `scannedTo` is the last delivery it read, and the next page starts after it.
+   * One page, newest first. A filter on type or event (or on `completed` with one of them) is checked on each row
+   * the (created_at, id) index walk reaches, and a rare value would walk the whole table on the event loop
+   * (~0.3–1.7 s per million rows, again on each of the dashboard's refreshes). So such a page reads at most
+   * `scanLimit` deliveries: when it stops there without a row to spare, the next page starts after the last
+   * delivery it read, and may hold fewer than `limit` rows, or none.
    */
   async list(filter: DeliveryFilter, scanLimit = LIST_SCAN_LIMIT): Promise<DeliveryPage> {
     const bounded = (filter.type !== undefined || filter.event !== undefined) && !filter.search && (filter.status === undefined || filter.status === 'completed');
@@ -241,7 +243,11 @@ export class DeliveriesRepository {
       select = select.where((eb) => eb.or([eb('created_at', '>', createdAt), eb('id', '>=', id)]));
     }
     const rows = await select.execute();
-    return scannedTo && rows.length <= filter.limit ? { rows, scannedTo } : { rows };
+    const page = rows.slice(0, filter.limit);
+    const last = page.at(-1);
+    // One row more than `limit` says there is a next page.
+    const next = rows.length > filter.limit && last ? { createdAt: Number(last.created_at), id: last.id } : scannedTo;
+    return next ? { rows: page, next } : { rows: page };
   }
 
   /** The `scanLimit`-th delivery of the page's range, newest first (read in the index alone), if there are that many. */
