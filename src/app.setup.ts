@@ -1,4 +1,4 @@
-import { createServer, RequestListener } from 'node:http';
+import { createServer, RequestListener, Server } from 'node:http';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
@@ -104,10 +104,13 @@ export async function configureApp(app: NestFastifyApplication): Promise<void> {
   });
   fastify.addHook('onRequest', jsonBodiesOnly(isWebhookIntake));
   // Slow clients are cut: headers within HTTP_HEADERS_TIMEOUT_MS, the whole request within HTTP_REQUEST_TIMEOUT_MS.
-  const { headersTimeoutMs, requestTimeoutMs } = app.get<AppConfig>(appConfig.KEY);
+  // Idle keep-alive connections stay open HTTP_KEEP_ALIVE_TIMEOUT_MS (our serverFactory means Fastify does not set it).
+  const { headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs } = app.get<AppConfig>(appConfig.KEY);
   const server = app.getHttpServer();
   server.headersTimeout = headersTimeoutMs;
   server.requestTimeout = requestTimeoutMs;
+  server.keepAliveTimeout = keepAliveTimeoutMs;
+  closeConnectionsAsTheyGoIdle(server);
 
   const document = SwaggerModule.createDocument(
     app,
@@ -127,4 +130,23 @@ export async function configureApp(app: NestFastifyApplication): Promise<void> {
     onReject: (reason) => metrics.rejected(reason),
     draining: () => lifecycle.draining,
   });
+}
+
+/**
+ * Node's server.close() ends the connections idle at that moment; one still answering a request stays open after
+ * its answer until the keep-alive timeout ends it, which would hold the shutdown for up to a minute. Once the server
+ * begins to close (socket.io's close closes it before Fastify's does), each such connection is closed as soon as
+ * its answer is out (checked every 100 ms until the server has closed).
+ */
+function closeConnectionsAsTheyGoIdle(server: Server): void {
+  const close = server.close.bind(server);
+  let sweeping = false;
+  server.close = (callback?: (error?: Error) => void) => {
+    if (!sweeping) {
+      sweeping = true;
+      const timer = setInterval(() => server.closeIdleConnections(), 100);
+      server.once('close', () => clearInterval(timer));
+    }
+    return close(callback);
+  };
 }

@@ -16,6 +16,7 @@ export const appConfig = registerAs('app', () => {
     logLevel: e.LOG_LEVEL,
     headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
     requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS,
+    keepAliveTimeoutMs: e.HTTP_KEEP_ALIVE_TIMEOUT_MS,
     adminToken: e.ADMIN_TOKEN,
   };
 });

@@ -37,6 +37,14 @@ describe('validateEnvironment', () => {
     expect(validateEnvironment({ ...valid, INTAKE_MAX_BACKLOG_AGE_MS: '0' }).INTAKE_MAX_BACKLOG_AGE_MS).toBe(0);
   });
 
+  it('keeps idle keep-alive connections 72 s unless told otherwise, between 1 s and 1 h', () => {
+    expect(validateEnvironment(valid).HTTP_KEEP_ALIVE_TIMEOUT_MS).toBe(72_000);
+    expect(validateEnvironment({ ...valid, HTTP_KEEP_ALIVE_TIMEOUT_MS: '620000' }).HTTP_KEEP_ALIVE_TIMEOUT_MS).toBe(620_000);
+    expect(problems({ ...valid, HTTP_KEEP_ALIVE_TIMEOUT_MS: '500' })).toContain('HTTP_KEEP_ALIVE_TIMEOUT_MS must not be less than 1000 (got "500")');
+    expect(problems({ ...valid, HTTP_KEEP_ALIVE_TIMEOUT_MS: '65s' })).toContain('HTTP_KEEP_ALIVE_TIMEOUT_MS must be an integer number (got "65s")');
+    expect(problems({ ...valid, HTTP_KEEP_ALIVE_TIMEOUT_MS: '7200000' })).toContain('HTTP_KEEP_ALIVE_TIMEOUT_MS must not be greater than 3600000');
+  });
+
   it('uses all four signature schemes by default', () => {
     expect(validateEnvironment(valid).WEBHOOK_SIGNATURE_SCHEMES).toEqual(['raw', 'ts_raw', 'ts_data', 'json']);
   });

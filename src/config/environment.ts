@@ -199,6 +199,17 @@ export class EnvironmentVariables {
   @Max(120_000)
   HTTP_REQUEST_TIMEOUT_MS = 30_000;
 
+  /**
+   * How long an idle keep-alive connection stays open. Longer than the idle timeout of whatever sits in front
+   * (a load balancer or proxy reusing its connections to us), or it sends a request just as we close: a reset.
+   * Node's own 5 s is shorter than most; 72 s is Fastify's default, above the common 60 s.
+   */
+  @Type(() => Number)
+  @IsInt()
+  @Min(1000)
+  @Max(3_600_000)
+  HTTP_KEEP_ALIVE_TIMEOUT_MS = 72_000;
+
   @IsIn(LOG_LEVELS)
   LOG_LEVEL: LogLevel = 'info';
 
