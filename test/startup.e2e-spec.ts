@@ -40,12 +40,13 @@ describe('start-up failures are one clear line, exit 1, no stack', () => {
   });
 
   it('invalid configuration: printed once, one line per variable with one reason', async () => {
-    const app = spawnApp({ PORT: 'abc', QUEUE_CONCURRENCY: '1000', TRUST_PROXY: 'everyone', DELIVERY_RETENTION: '7 days' });
+    const app = spawnApp({ PORT: 'abc', QUEUE_CONCURRENCY: '1000', TRUST_PROXY: 'everyone', DELIVERY_RETENTION: '7 days', HTTP_KEEP_ALIVE_TIMEOUT_MS: '5' });
     expect(await app.exited).toBe(1);
     expect(lines(app.output())).toEqual([
       'Cannot start: Invalid configuration:',
       '  - PORT must be an integer number (got "abc")',
       '  - DELIVERY_RETENTION must be a duration such as 7d, 36h, 15m or 30s, or off (got "7 days")',
+      '  - HTTP_KEEP_ALIVE_TIMEOUT_MS must not be less than 1000 (got "5")',
       '  - QUEUE_CONCURRENCY must not be greater than 256 (got "1000")',
       '  - TRUST_PROXY must be a comma-separated list of proxy addresses, CIDR ranges or loopback, linklocal, uniquelocal (got "everyone")',
     ]);
