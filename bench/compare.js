@@ -6,6 +6,7 @@
 //        [--env KEY=VALUE,… --ref-env KEY=VALUE,…]: settings for this checkout's app / the other's (`--other .` with
 //        either compares two settings of one build).
 'use strict';
+require('./usage').exitWithUsageOnHelp(__filename);
 const { execFileSync, spawn } = require('node:child_process');
 const { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } = require('node:fs');
 const { tmpdir } = require('node:os');

@@ -5,6 +5,7 @@
 // that rate. Reports ratios, never bare figures alone.
 // Usage: npm run build && node bench/pipeline.js [--duration 15 --connections 64 --rate N --normal --prof]
 'use strict';
+require('./usage').exitWithUsageOnHelp(__filename);
 const { spawn, execFileSync } = require('node:child_process');
 const { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } = require('node:fs');
 const { tmpdir } = require('node:os');

@@ -9,6 +9,7 @@
 // N/s, paced, from before the clients subscribe until every client has its event, as a busy pipeline would.
 // Usage: npm run build && npm run load:realtime [-- --clients 1000 --channels 200 --webhook-rate 0 --in-process-sandbox]
 'use strict';
+require('./usage').exitWithUsageOnHelp(__filename);
 const http = require('node:http');
 const { fork, spawn } = require('node:child_process');
 const { mkdtempSync, readFileSync, rmSync } = require('node:fs');

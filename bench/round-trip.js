@@ -3,6 +3,7 @@
 // on the machine at hand; the no-op row is the pacing loop's own cost, subtracted from the others.
 // Usage: node bench/round-trip.js [--seconds 3]   (BENCH_PG_URL, BENCH_REDIS_URL as for bench/pipeline.js)
 'use strict';
+require('./usage').exitWithUsageOnHelp(__filename);
 const { execFileSync } = require('node:child_process');
 const { mkdirSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');

@@ -5,6 +5,7 @@
 // --channels, --webhook-rate override).
 // Usage: npm run build && npm run bench [-- --duration 15 --rate 150 --no-scale --prof ...]
 'use strict';
+require('./usage').exitWithUsageOnHelp(__filename);
 const { spawnSync } = require('node:child_process');
 const { readdirSync, readFileSync } = require('node:fs');
 const { join } = require('node:path');

@@ -8,6 +8,7 @@
 //      and how long after the burst the last callback came.
 // Usage: npm run build && node bench/scale.js [--rate 150 --duration 10 --burst 10 --connections 64 --warmup 60]
 'use strict';
+require('./usage').exitWithUsageOnHelp(__filename);
 const { spawn } = require('node:child_process');
 const { mkdirSync, writeFileSync } = require('node:fs');
 const http = require('node:http');

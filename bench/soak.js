@@ -4,6 +4,7 @@
 // It then runs the same load with retention off (unless --no-compare): the size the tables would otherwise reach,
 // and intake latency in the same windows without purging.
 'use strict';
+require('./usage').exitWithUsageOnHelp(__filename);
 const { spawn } = require('node:child_process');
 const { mkdtempSync, rmSync, statSync } = require('node:fs');
 const http = require('node:http');
