@@ -111,6 +111,8 @@ export async function configureApp(app: NestFastifyApplication): Promise<void> {
   server.requestTimeout = requestTimeoutMs;
   server.keepAliveTimeout = keepAliveTimeoutMs;
   closeConnectionsAsTheyGoIdle(server);
+  const metrics = app.get(MetricsService);
+  server.on('connection', () => metrics.httpConnections.inc());
 
   const document = SwaggerModule.createDocument(
     app,
@@ -123,7 +125,6 @@ export async function configureApp(app: NestFastifyApplication): Promise<void> {
   );
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
 
-  const metrics = app.get(MetricsService);
   const lifecycle = app.get(LifecycleService);
   installWebhookIntakeHooks(fastify, {
     maxBodyBytes,

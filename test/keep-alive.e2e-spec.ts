@@ -20,6 +20,8 @@ function openConnection(port: number): Promise<{ socket: Socket; received: () =>
   });
 }
 
+type Connection = Awaited<ReturnType<typeof openConnection>>;
+
 /** The complete answers (head and Content-Length body) in what a connection received so far. */
 function answers(raw: string): { status: number; headers: Record<string, string> }[] {
   const found: { status: number; headers: Record<string, string> }[] = [];
@@ -61,6 +63,30 @@ describe('keep-alive connections', () => {
       expect(connection.socket.destroyed).toBe(false);
     } finally {
       connection.socket.destroy();
+    }
+  });
+
+  it('/metrics counts connections, not requests: a kept-alive connection counts once (modelriver_http_connections_total)', async () => {
+    app = await startTestApp();
+    const port = Number(new URL(app.url).port);
+    /** Sends `paths` one after the other on `connection`; the counter as the last of them (/metrics) read it. */
+    const counted = async (connection: Connection, paths: string[]) => {
+      const before = answers(connection.received()).length;
+      for (const path of paths) connection.socket.write(get(path));
+      await waitFor('the answers', () => (answers(connection.received()).length === before + paths.length ? true : undefined));
+      const readings = [...connection.received().matchAll(/^modelriver_http_connections_total (\d+)$/gm)];
+      return Number(readings.at(-1)![1]);
+    };
+    const first = await openConnection(port);
+    let second: Connection | undefined;
+    try {
+      const start = await counted(first, ['/metrics']);
+      expect(await counted(first, ['/health/live', '/health/live', '/metrics'])).toBe(start);
+      second = await openConnection(port);
+      expect(await counted(second, ['/metrics'])).toBe(start + 1);
+    } finally {
+      first.socket.destroy();
+      second?.socket.destroy();
     }
   });
 

@@ -72,6 +72,12 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly httpConnections = new Counter({
+    name: 'modelriver_http_connections_total',
+    help: 'TCP connections accepted on the HTTP port (webhooks, API, pages, WebSockets); near the request rate, whoever sends to us (a proxy, ModelRiver) opens one per request',
+    registers: [this.registry],
+  });
+
   readonly socketConnections = new Gauge({
     name: 'modelriver_socket_connections',
     help: 'socket.io connections on this instance',
