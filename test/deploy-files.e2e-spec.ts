@@ -56,12 +56,11 @@ describe('docker-compose.yml', () => {
     expect(validateEnvironment(env).ADMIN_TOKEN).toBe(token);
   });
 
-  it('balances both instances with WebSocket upgrades passed through', () => {
+  it('puts deploy/nginx.conf in front of both instances (test/scale/nginx.scale-spec.ts runs that file against two)', () => {
     expect(services.lb.depends_on).toEqual({ app1: { condition: 'service_healthy' }, app2: { condition: 'service_healthy' } });
+    expect(services.lb.volumes).toContain('./deploy/nginx.conf:/etc/nginx/nginx.conf:ro');
     const nginx = readFileSync(join(REPO_ROOT, 'deploy', 'nginx.conf'), 'utf8');
-    expect(nginx).toMatch(/server app1:3000;[\s\S]*server app2:3000;/);
-    expect(nginx).toContain('proxy_set_header Upgrade $http_upgrade;');
-    expect(nginx).toContain('ip_hash;');
+    for (const upstream of ['app', 'realtime']) expect(nginx).toMatch(new RegExp(`upstream ${upstream} \\{[^}]*server app1:3000;[^}]*server app2:3000;`));
   });
 });
 

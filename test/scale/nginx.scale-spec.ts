@@ -1,0 +1,101 @@
+import { io } from 'socket.io-client';
+import { WebSocket } from 'ws';
+import { AppProcess, freePort } from '../helpers/app-process';
+import { waitFor } from '../helpers/create-test-app';
+import { metricSample } from '../helpers/metrics';
+import { NginxProcess, startNginx } from '../helpers/nginx';
+import { useScaleCluster } from '../helpers/scale-env';
+import { aiGeneratedPayload, signedHeaders } from '../helpers/sign-webhook';
+
+const hostOf = (app: AppProcess) => new URL(app.url).host;
+
+/**
+ * docker-compose.yml's load balancer: the committed deploy/nginx.conf (only its host names, port and temp paths
+ * changed, see startNginx) in front of two instances of the built app on one PostgreSQL + Redis. Every request here
+ * comes from one address, as ModelRiver's webhooks do.
+ */
+describe('deploy/nginx.conf in front of two instances', () => {
+  const cluster = useScaleCluster();
+  let nginx: NginxProcess | undefined;
+  afterEach(async () => {
+    await nginx?.stop();
+    nginx = undefined;
+  });
+
+  it('spreads webhooks from one address over both instances, on connections it keeps open', async () => {
+    const [a, b] = [await cluster.start(), await cluster.start()];
+    nginx = await startNginx({ app1: hostOf(a), app2: hostOf(b) });
+    const counts = async (app: AppProcess) => ({
+      accepted: (await metricSample(app.url, 'modelriver_webhooks_total{outcome="accepted",reason=""}')) ?? 0,
+      // Absent would make the difference below NaN, which fails.
+      connections: Number(await metricSample(app.url, 'modelriver_http_connections_total')),
+    });
+    const before = [await counts(a), await counts(b)];
+    const channels: string[] = [];
+    // 60 webhooks, four at a time.
+    for (let round = 0; round < 15; round++) {
+      const answers = await Promise.all(
+        Array.from({ length: 4 }, async () => {
+          const payload = aiGeneratedPayload({ callbackBase: cluster.sink.url });
+          channels.push(payload.channel_id as string);
+          const body = JSON.stringify(payload);
+          return (await fetch(`${nginx!.url}/webhooks/modelriver`, { method: 'POST', headers: signedHeaders(body), body, signal: AbortSignal.timeout(5000) })).status;
+        }),
+      );
+      expect(answers).toEqual([200, 200, 200, 200]);
+    }
+    await waitFor('every callback', () => (channels.every((channel) => cluster.sink.for(channel).length === 1) ? true : undefined), 15_000);
+    const after = [await counts(a), await counts(b)];
+    const accepted = after.map((count, i) => count.accepted - before[i].accepted);
+    expect(accepted[0] + accepted[1]).toBe(60);
+    // Balanced by requests in flight, not by the sender's address (which would put all 60 on one instance).
+    expect(Math.min(...accepted)).toBeGreaterThanOrEqual(15);
+    // Kept alive: at most one connection per request in flight (four), and the scrape's own, on each instance;
+    // a connection per request would be ~30 each.
+    const opened = after.map((count, i) => count.connections - before[i].connections);
+    expect(opened[0]).toBeLessThanOrEqual(6);
+    expect(opened[1]).toBeLessThanOrEqual(6);
+    expect(nginx.output()).not.toMatch(/\[(error|crit|alert|emerg)\]/);
+  });
+
+  it("keeps a browser's socket.io session on one instance (long-polling, then the upgrade) and passes WebSockets through", async () => {
+    const sandbox = { MODELRIVER_SANDBOX: 'true', SANDBOX_LATENCY_MS: '400', SANDBOX_TIME_FACTOR: '0.01' };
+    const a = await cluster.start({ ...sandbox, SANDBOX_PORT: String(await freePort()) });
+    const b = await cluster.start({ ...sandbox, SANDBOX_PORT: String(await freePort()) });
+    nginx = await startNginx({ app1: hostOf(a), app2: hostOf(b) });
+    const started = (await (
+      await fetch(`${nginx.url}/ai/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'Through the proxy' }) })
+    ).json()) as { channel_id: string; realtime: { subscribe_token: string } };
+    const subscription = { channel_id: started.channel_id, subscribe_token: started.realtime.subscribe_token };
+
+    // socket.io's default: long-polling first (each poll a new request that must reach the session's instance), then
+    // the upgrade to a WebSocket on the same instance. And a client that polls only.
+    const clients = [io(`${nginx.url}/ai`, { reconnection: false }), io(`${nginx.url}/ai`, { transports: ['polling'], reconnection: false })];
+    const received = clients.map(() => [] as string[]);
+    clients.forEach((socket, i) => {
+      socket.on('ai:response', (payload: { status: string }) => received[i].push(`response:${payload.status}`));
+      socket.on('ai:processed', () => received[i].push('ai:processed'));
+    });
+    // The guide's plain WebSocket route, through the same proxy.
+    const ws = new WebSocket(`${nginx.url.replace(/^http/, 'ws')}/ws/ai/${started.channel_id}?token=${encodeURIComponent(started.realtime.subscribe_token)}`);
+    const frames: Record<string, unknown>[] = [];
+    ws.on('message', (data: Buffer) => frames.push(JSON.parse(data.toString()) as Record<string, unknown>));
+    const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
+    try {
+      for (const socket of clients) expect(await socket.timeout(5000).emitWithAck('subscribe', subscription)).toMatchObject({ ok: true });
+      for (const events of received) {
+        await waitFor('the completed response', () => events.includes('response:completed'), 15_000);
+        await waitFor('the processed event', () => events.includes('ai:processed'), 15_000);
+      }
+      await waitFor('the upgrade to a WebSocket', () => clients[0].io.engine.transport.name === 'websocket');
+      expect(clients[1].io.engine.transport.name).toBe('polling');
+      expect(await closed).toBe(1000);
+      expect(frames[0]).toMatchObject({ event: 'state', channel_id: started.channel_id });
+      expect(frames.some((frame) => frame.event === 'ai:processed')).toBe(true);
+      expect(nginx.output()).not.toMatch(/\[(error|crit|alert|emerg)\]/);
+    } finally {
+      for (const socket of clients) socket.close();
+      ws.terminate();
+    }
+  });
+});
