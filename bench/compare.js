@@ -4,7 +4,8 @@
 // each (swapped every round), they share every drift and only their own difference is left.
 // Usage: npm run build && node bench/compare.js [--ref HEAD~1 | --other DIR] [--rate 600 --rounds 4 --duration 10]
 //        [--env KEY=VALUE,… --ref-env KEY=VALUE,…]: settings for this checkout's app / the other's (`--other .` with
-//        either compares two settings of one build).
+//        either compares two settings of one build). [--ref-new-connections]: the other's webhooks each come on a
+//        new connection, as from a proxy without keep-alive to the app (paced rates only: --rate > 0).
 'use strict';
 require('./usage').exitWithUsageOnHelp(__filename);
 const { execFileSync, spawn } = require('node:child_process');
@@ -37,6 +38,8 @@ function envOption(name) {
 }
 const THIS_ENV = envOption('env');
 const REF_ENV = envOption('ref-env');
+const REF_NEW_CONNECTIONS = process.argv.includes('--ref-new-connections');
+if (REF_NEW_CONNECTIONS && !RATE) throw new Error('--ref-new-connections needs a paced rate (--rate > 0): the full-rate load keeps its connections');
 
 /** The other build: a checkout given as is, or `--ref` checked out and built in a temporary worktree. */
 function otherBuild(dir) {
@@ -80,7 +83,7 @@ async function main() {
   const withSettings = (label, settings) => label + Object.entries(settings).map(([key, value]) => ` ${key}=${value}`).join('');
   const builds = [
     { key: 'this', root: ROOT, settings: THIS_ENV, label: withSettings('this checkout', THIS_ENV) },
-    { key: 'ref', root: other.root, settings: REF_ENV, label: withSettings(other.label, REF_ENV) },
+    { key: 'ref', root: other.root, settings: REF_ENV, label: withSettings(other.label, REF_ENV) + (REF_NEW_CONNECTIONS ? ' (a connection per webhook)' : ''), newConnections: REF_NEW_CONNECTIONS },
   ];
   const sink = await startSink();
   const rounds = [];
@@ -95,9 +98,10 @@ async function main() {
           apps.push({ build, core, port, child: start(build.root, core, join(dir, `${build.key}-${round}.db`), port, build.settings) });
         }
         await Promise.all(apps.map((app) => waitUp(app.port)));
-        await Promise.all(apps.map((app) => phase(app.port, sink, { ...load, duration: WARMUP })));
+        const loadOf = (app) => ({ ...load, newConnections: app.build.newConnections });
+        await Promise.all(apps.map((app) => phase(app.port, sink, { ...loadOf(app), duration: WARMUP })));
         const before = apps.map((app) => cpuMs(app.child.pid));
-        const results = await Promise.all(apps.map((app) => phase(app.port, sink, load)));
+        const results = await Promise.all(apps.map((app) => phase(app.port, sink, loadOf(app))));
         const figures = apps.map((app, i) => ({
           build: app.build.key,
           core: canPin ? app.core : null,

@@ -47,9 +47,10 @@ function load(port, sink, { duration, sent, connections }) {
  * when a request was due, so a slow target cannot hide its queue (no coordinated omission). autocannon's
  * `overallRate` is not used here: it sends each second's quota back to back at the start of the second, which
  * measures a burst's queue instead of a steady load. `lag_p99_ms` is how late this generator itself sent.
+ * `newConnections`: a connection per request, as a proxy without keep-alive to its upstream sends.
  */
-function paced(port, sink, { duration, rate, sent, connections }) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
+function paced(port, sink, { duration, rate, sent, connections, newConnections = false }) {
+  const agent = new http.Agent({ keepAlive: !newConnections, maxSockets: connections });
   const total = Math.max(1, Math.round(rate * duration));
   const latencies = [];
   const lags = [];
