@@ -1,5 +1,5 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, REPO_ROOT } from './app-process';
@@ -30,7 +30,8 @@ function replaceAll(text: string, from: string, to: string, times?: number): str
 export async function startNginx(instances: { app1: string; app2: string }): Promise<NginxProcess> {
   if (!existsSync(NGINX_PATH)) throw new Error(`nginx not found at ${NGINX_PATH}: apt-get install nginx, or set NGINX_PATH`);
   const dir = mkdtempSync(join(tmpdir(), 'mr-nginx-'));
-  for (const sub of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, sub));
+  // Started as root, nginx's workers run as an unprivileged user, and must reach the temp paths (nginx owns those).
+  chmodSync(dir, 0o755);
   const port = await freePort();
   let conf = readFileSync(join(REPO_ROOT, 'deploy', 'nginx.conf'), 'utf8');
   conf = replaceAll(conf, 'server app1:3000;', `server ${instances.app1};`);
@@ -49,9 +50,12 @@ export async function startNginx(instances: { app1: string; app2: string }): Pro
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const url = `http://127.0.0.1:${port}`;
+  // A graceful stop (SIGQUIT) waits for open WebSockets; past 5 s they are cut.
   const stop = async () => {
     if (child.exitCode === null) child.kill('SIGQUIT');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
     await exited;
+    clearTimeout(timer);
     rmSync(dir, { recursive: true, force: true });
   };
   try {
