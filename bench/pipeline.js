@@ -1,5 +1,6 @@
 // Part of `npm run bench`: the full pipeline (built app, embedded profile) against a bare node:http baseline, in
-// the same run on the same machine (the scale profile has its own script: bench/scale.js). Signed ~1.5 KB
+// the same run on the same machine (the scale profile has its own script: bench/scale.js), and two floors: the bare
+// server storing each delivery durably, and the bare server making every write and wait of the app's pipeline. Signed ~1.5 KB
 // task.ai_generated deliveries with unique channel ids (half content_ready, half entities_extracted), callbacks
 // to a local sink; per target a warm-up, a phase as fast as the connections go, and an open-loop phase at half
 // that rate. Reports ratios, never bare figures alone.
@@ -157,6 +158,13 @@ async function main() {
       command: ['bench/baseline-server.js'],
       env: () => ({ SECRET, STORE: join(dir, `floor-${databases++}.db`), SYNC }),
     },
+    whole: {
+      key: 'whole',
+      name: `baseline + every write and wait of the app's pipeline (${SYNC})`,
+      command: ['bench/baseline-server.js'],
+      // The app's own tables and indexes, from the database of its first run (which comes first in the order below).
+      env: () => ({ SECRET, STORE: join(dir, `whole-${databases++}.db`), SCHEMA_FROM: join(dir, 'app-0.db'), SYNC }),
+    },
     app: {
       key: 'app',
       name: `app, embedded (SQLite, SQLITE_SYNCHRONOUS=${SYNC})`,
@@ -166,9 +174,9 @@ async function main() {
     },
   };
   // Interleaved so that drift of the machine (other tenants, heat, page cache) falls on both alike:
-  // app, baseline, baseline, app; then the durable floor once.
-  const order = ['app', 'baseline', 'baseline', 'app', 'floor'];
-  const runs = { app: [], baseline: [], floor: [] };
+  // app, baseline, baseline, app; then the durable floor and the whole pipeline's floor once each.
+  const order = ['app', 'baseline', 'baseline', 'app', 'floor', 'whole'];
+  const runs = { app: [], baseline: [], floor: [], whole: [] };
   const sqlite = [];
   const results = [];
   try {
@@ -180,7 +188,7 @@ async function main() {
       console.log(`  ${targets[key].name}: ${run.max.req_per_s} req/s, ${run.max.cpu_ms_per_delivery} ms CPU per delivery${split}`);
       if (run.profile) console.log(run.profile);
     }
-    for (const target of [targets.baseline, targets.floor, targets.app]) {
+    for (const target of [targets.baseline, targets.floor, targets.whole, targets.app]) {
       const max = combine(runs[target.key]);
       const rate = RATE || Math.max(1, Math.round(Math.min(max.req_per_s, max.sustained_per_s) / 2));
       results.push({ key: target.key, name: target.name, max, half: await halfRun(target, sink, rate) });
