@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import { AddressInfo } from 'node:net';
 import { io } from 'socket.io-client';
 import { WebSocket } from 'ws';
 import { AppProcess, freePort } from '../helpers/app-process';
@@ -61,6 +63,55 @@ describe('deploy/nginx.conf in front of two instances', () => {
     expect(opened[0]).toBeLessThanOrEqual(6);
     expect(opened[1]).toBeLessThanOrEqual(6);
     expect(nginx.output()).not.toMatch(/\[(error|crit|alert|emerg)\]/);
+  });
+
+  it('sends a webhook that one instance refused with 503 to the other at once, and never resends another POST', async () => {
+    // Stand-ins for an instance that refuses everything, as one shutting down does (503 + Retry-After, nothing stored).
+    const seen: string[] = [];
+    const refusing = async () => {
+      const server = createServer((request, response) => {
+        seen.push(`${request.method} ${request.url}`);
+        request.resume();
+        request.on('end', () => response.writeHead(503, { 'retry-after': '5', 'content-type': 'application/json' }).end('{"message":"shutting down"}'));
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      return { server, host: `127.0.0.1:${(server.address() as AddressInfo).port}` };
+    };
+    const post = (path: string, body: string, headers: Record<string, string>) =>
+      fetch(`${nginx!.url}${path}`, { method: 'POST', headers, body, signal: AbortSignal.timeout(5000) }).then((answer) => answer.status);
+    const [first, second] = [await refusing(), await refusing()];
+    try {
+      // Both refuse: the webhook was tried on each, /ai/generate on one only.
+      nginx = await startNginx({ app1: first.host, app2: second.host });
+      seen.length = 0; // startNginx's own probe
+      const body = JSON.stringify(aiGeneratedPayload({ callbackBase: cluster.sink.url }));
+      expect(await post('/webhooks/modelriver', body, signedHeaders(body))).toBe(503);
+      expect(seen).toEqual(['POST /webhooks/modelriver', 'POST /webhooks/modelriver']);
+      await nginx.stop();
+      nginx = await startNginx({ app1: first.host, app2: second.host });
+      seen.length = 0;
+      expect(await post('/ai/generate', JSON.stringify({ prompt: 'Once' }), { 'content-type': 'application/json' })).toBe(503);
+      expect(seen).toEqual(['POST /ai/generate']);
+      await nginx.stop();
+
+      // One refuses, one works: every webhook is answered 200 and called back, however nginx picks.
+      const app = await cluster.start();
+      nginx = await startNginx({ app1: first.host, app2: hostOf(app) });
+      seen.length = 0;
+      const channels: string[] = [];
+      for (let i = 0; i < 10; i++) {
+        const payload = aiGeneratedPayload({ callbackBase: cluster.sink.url });
+        channels.push(payload.channel_id as string);
+        const signed = JSON.stringify(payload);
+        expect(await post('/webhooks/modelriver', signed, signedHeaders(signed))).toBe(200);
+      }
+      expect(seen.length).toBeGreaterThanOrEqual(1);
+      await waitFor('every callback', () => (channels.every((channel) => cluster.sink.for(channel).length === 1) ? true : undefined), 15_000);
+    } finally {
+      await nginx?.stop();
+      nginx = undefined;
+      for (const { server } of [first, second]) await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it("keeps a browser's socket.io session on one instance (long-polling, then the upgrade) and passes WebSockets through", async () => {
