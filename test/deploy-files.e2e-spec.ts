@@ -60,7 +60,7 @@ describe('docker-compose.yml', () => {
     expect(services.lb.depends_on).toEqual({ app1: { condition: 'service_healthy' }, app2: { condition: 'service_healthy' } });
     expect(services.lb.volumes).toContain('./deploy/nginx.conf:/etc/nginx/nginx.conf:ro');
     const nginx = readFileSync(join(REPO_ROOT, 'deploy', 'nginx.conf'), 'utf8');
-    for (const upstream of ['app', 'realtime']) expect(nginx).toMatch(new RegExp(`upstream ${upstream} \\{[^}]*server app1:3000;[^}]*server app2:3000;`));
+    for (const upstream of ['app', 'webhooks', 'realtime']) expect(nginx).toMatch(new RegExp(`upstream ${upstream} \\{[^}]*server app1:3000[ ;][^}]*server app2:3000[ ;]`));
   });
 });
 

@@ -34,8 +34,8 @@ export async function startNginx(instances: { app1: string; app2: string }): Pro
   chmodSync(dir, 0o755);
   const port = await freePort();
   let conf = readFileSync(join(REPO_ROOT, 'deploy', 'nginx.conf'), 'utf8');
-  conf = replaceAll(conf, 'server app1:3000;', `server ${instances.app1};`);
-  conf = replaceAll(conf, 'server app2:3000;', `server ${instances.app2};`);
+  conf = replaceAll(conf, 'server app1:3000', `server ${instances.app1}`);
+  conf = replaceAll(conf, 'server app2:3000', `server ${instances.app2}`);
   conf = replaceAll(conf, 'listen 80;', `listen 127.0.0.1:${port};`, 1);
   const files = ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((kind) => `${kind === 'body' ? 'client_body' : kind}_temp_path ${join(dir, kind)};`);
   conf = replaceAll(conf, 'http {', `http {\n  access_log off;\n  ${files.join('\n  ')}`, 1);
