@@ -1,8 +1,10 @@
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { Socket } from 'phoenix';
 import { WebSocket } from 'ws';
 import { signSubscriptionToken } from '../src/ai/subscription-token';
 import { AppProcess, freePort, startAppProcess } from './helpers/app-process';
-import { BASE_TEST_ENV, waitFor } from './helpers/create-test-app';
+import { BASE_TEST_ENV, tempDir, waitFor } from './helpers/create-test-app';
 
 type Json = Record<string, unknown>;
 const TOKEN = 'api-token-for-official-clients-0123';
@@ -165,6 +167,47 @@ describe("the FastAPI guide's plain WebSocket route: GET /ws/ai/:channel_id?toke
     const { frames, closed } = listen(wsUrl(started.channel_id, (started.realtime as Json).subscribe_token as string));
     expect(await closed).toMatchObject({ code: 1000 });
     expect(frames).toEqual([expect.objectContaining({ event: 'state', status: 'completed', result: expect.objectContaining({ processed: true }) })]);
+  });
+
+  describe('pings (REALTIME_PING_INTERVAL_MS), so that no proxy sees a quiet listener idle', () => {
+    let pinging: AppProcess;
+    // Its own database file: the app of the tests around it holds the default one.
+    const dir = tempDir('mr-ping-');
+    beforeAll(async () => {
+      pinging = await startApp({ REALTIME_PING_INTERVAL_MS: '200', DATABASE_URL: `sqlite:${join(dir, 'app.db')}` });
+    });
+    afterAll(async () => {
+      await pinging.kill('SIGTERM');
+      rmSync(dir, { recursive: true, force: true });
+    });
+    // A channel nothing happens on: the listener stays, with nothing to send it.
+    const quiet = () => {
+      const channel = `quiet-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+      const token = signSubscriptionToken(channel, new Date(Date.now() + 60_000), BASE_TEST_ENV.REALTIME_TOKEN_SECRET);
+      return `${pinging.url.replace(/^http/, 'ws')}/ws/ai/${channel}?token=${encodeURIComponent(token)}`;
+    };
+
+    it('a listener that answers (as browsers do by themselves) is pinged every interval and stays', async () => {
+      const ws = new WebSocket(quiet());
+      let pings = 0;
+      ws.on('ping', () => pings++);
+      try {
+        await waitFor('five pings', () => pings >= 5, 5000);
+        expect(ws.readyState).toBe(WebSocket.OPEN);
+      } finally {
+        ws.terminate();
+      }
+    });
+
+    it('a listener that stops answering is closed after the next ping', async () => {
+      const ws = new WebSocket(quiet(), { autoPong: false });
+      const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
+      let pings = 0;
+      ws.on('ping', () => pings++);
+      // Bounded: two intervals and some room for a slow machine.
+      expect(await Promise.race([closed, new Promise((resolve) => setTimeout(() => resolve('still open'), 3000))])).toBe(1006);
+      expect(pings).toBeGreaterThanOrEqual(1);
+    });
   });
 
   it.each<[string, (channel: string) => string]>([

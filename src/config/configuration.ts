@@ -71,6 +71,7 @@ export const realtimeConfig = registerAs('realtime', () => {
     maxSubscriptionsPerSocket: e.REALTIME_MAX_SUBSCRIPTIONS_PER_SOCKET,
     stateTtlMs: e.REALTIME_STATE_TTL_MS,
     upstreamIdleMs: e.REALTIME_UPSTREAM_IDLE_MS,
+    pingIntervalMs: e.REALTIME_PING_INTERVAL_MS,
     corsOrigins: e.CORS_ORIGINS,
   };
 });

@@ -45,6 +45,14 @@ describe('validateEnvironment', () => {
     expect(problems({ ...valid, HTTP_KEEP_ALIVE_TIMEOUT_MS: '7200000' })).toContain('HTTP_KEEP_ALIVE_TIMEOUT_MS must not be greater than 3600000');
   });
 
+  it('pings plain WebSocket listeners every 25 s unless told otherwise, between 0.1 s and 5 min', () => {
+    expect(validateEnvironment(valid).REALTIME_PING_INTERVAL_MS).toBe(25_000);
+    expect(validateEnvironment({ ...valid, REALTIME_PING_INTERVAL_MS: '50000' }).REALTIME_PING_INTERVAL_MS).toBe(50_000);
+    expect(problems({ ...valid, REALTIME_PING_INTERVAL_MS: '50' })).toContain('REALTIME_PING_INTERVAL_MS must not be less than 100 (got "50")');
+    expect(problems({ ...valid, REALTIME_PING_INTERVAL_MS: '25s' })).toContain('REALTIME_PING_INTERVAL_MS must be an integer number (got "25s")');
+    expect(problems({ ...valid, REALTIME_PING_INTERVAL_MS: '600000' })).toContain('REALTIME_PING_INTERVAL_MS must not be greater than 300000');
+  });
+
   it('uses all four signature schemes by default', () => {
     expect(validateEnvironment(valid).WEBHOOK_SIGNATURE_SCHEMES).toEqual(['raw', 'ts_raw', 'ts_data', 'json']);
   });

@@ -375,6 +375,16 @@ export class EnvironmentVariables {
   REALTIME_UPSTREAM_IDLE_MS = 10 * 60_000;
 
   /**
+   * The plain WebSocket route (/ws/ai/…) pings each listener this often, so that proxies and load balancers do not
+   * cut a quiet one (nginx and many balancers: 60 s); a listener that has not answered the previous ping is closed.
+   */
+  @Type(() => Number)
+  @IsInt()
+  @Min(100)
+  @Max(300_000)
+  REALTIME_PING_INTERVAL_MS = 25_000;
+
+  /**
    * Proxies in front of the service whose X-Forwarded-For is believed (client addresses in logs and rate limits):
    * a comma-separated list of their addresses, CIDR ranges, or the named ranges loopback, linklocal and
    * uniquelocal (the compose file's nginx: uniquelocal). Only a peer in the list is believed, so a client that

@@ -33,6 +33,9 @@ export class PlainSocketGateway implements OnApplicationBootstrap, OnApplication
   private readonly listeners = new Map<string, Set<WebSocket>>();
   /** Per socket: which ends it has seen, and the timer that closes it if the other does not come. */
   private readonly endings = new WeakMap<WebSocket, { upstream: boolean; ours: boolean; timer?: NodeJS.Timeout }>();
+  /** Listeners pinged and not heard from since (see heartbeat). */
+  private readonly unanswered = new WeakSet<WebSocket>();
+  private heartbeat?: NodeJS.Timeout;
   private server?: Server;
 
   constructor(
@@ -46,9 +49,11 @@ export class PlainSocketGateway implements OnApplicationBootstrap, OnApplication
     this.server = this.adapterHost.httpAdapter.getHttpServer() as Server;
     this.server.on('upgrade', this.upgrade);
     this.watch.onForwarded((channelId, event, payload) => this.deliverHere(channelId, event, payload));
+    this.heartbeat = setInterval(() => this.ping(), this.config.pingIntervalMs).unref();
   }
 
   onApplicationShutdown(): void {
+    clearInterval(this.heartbeat);
     this.server?.off('upgrade', this.upgrade);
     for (const socket of this.sockets.clients) socket.close(1001, 'server shutting down');
     this.sockets.close();
@@ -68,7 +73,25 @@ export class PlainSocketGateway implements OnApplicationBootstrap, OnApplication
     this.sockets.handleUpgrade(request, socket, head, (ws) => void this.open(ws, match[1], url.searchParams.get('token')));
   };
 
+  /**
+   * One timer for every listener: a WebSocket ping each REALTIME_PING_INTERVAL_MS (browsers answer it by themselves),
+   * so that no proxy in between sees the connection idle while a generation takes its time; one that has not
+   * answered the previous ping is gone (a dropped network, a suspended laptop) and is closed.
+   */
+  private ping(): void {
+    for (const ws of this.sockets.clients) {
+      if (this.unanswered.has(ws)) {
+        this.logger.debug('plain WebSocket listener did not answer a ping: closed');
+        ws.terminate();
+        continue;
+      }
+      this.unanswered.add(ws);
+      ws.ping();
+    }
+  }
+
   private async open(ws: WebSocket, channelId: string, token: string | null): Promise<void> {
+    ws.on('pong', () => this.unanswered.delete(ws));
     const check = verifySubscriptionToken(token, channelId, this.config.tokenSecret);
     if (!check.ok) {
       ws.close(POLICY_VIOLATION, check.error);
