@@ -1,8 +1,8 @@
 // Part of `npm run bench`: the full pipeline (built app, embedded profile) against a bare node:http baseline, in
 // the same run on the same machine (the scale profile has its own script: bench/scale.js), and two floors: the bare
-// server storing each delivery durably, and the bare server making every write and wait of the app's pipeline. Signed ~1.5 KB
-// task.ai_generated deliveries with unique channel ids (half content_ready, half entities_extracted), callbacks
-// to a local sink; per target a warm-up, a phase as fast as the connections go, and an open-loop phase at half
+// server storing each delivery durably, and the bare server making every write and wait of the app's pipeline.
+// Signed ~1.5 KB task.ai_generated deliveries with unique channel ids (half content_ready, half entities_extracted),
+// callbacks to a local sink; per target a warm-up, a phase as fast as the connections go, and an open-loop phase at half
 // that rate. Reports ratios, never bare figures alone.
 // Usage: npm run build && node bench/pipeline.js [--duration 15 --connections 64 --rate N --normal --prof]
 'use strict';
