@@ -159,3 +159,38 @@ describe('deploy/nginx.conf in front of two instances', () => {
     }
   });
 });
+
+describe('deploy/nginx.conf during a rolling restart', () => {
+  // Callbacks answered after 1.5 s: a delivery in flight keeps an instance draining for that long after SIGTERM.
+  const cluster = useScaleCluster({ QUEUE_SHUTDOWN_GRACE_MS: '5000' }, { sinkDelayMs: 1500 });
+  let nginx: NginxProcess | undefined;
+  afterEach(async () => {
+    await nginx?.stop();
+    nginx = undefined;
+  });
+
+  it('an instance shutting down refuses webhooks (503), nginx hands each to the other: every one is answered 200 and called back', async () => {
+    const [a, b] = [await cluster.start(), await cluster.start()];
+    nginx = await startNginx({ app1: hostOf(a), app2: hostOf(b) });
+    const post = async (url: string, payload: Record<string, unknown>) => {
+      const body = JSON.stringify(payload);
+      return (await fetch(`${url}/webhooks/modelriver`, { method: 'POST', headers: signedHeaders(body), body, signal: AbortSignal.timeout(5000) })).status;
+    };
+    const inFlight = aiGeneratedPayload({ callbackBase: cluster.sink.url });
+    expect(await post(a.url, inFlight)).toBe(200);
+    await waitFor('its callback under way', () => cluster.sink.for(inFlight.channel_id as string).length === 1);
+    const exited = a.kill('SIGTERM');
+    await waitFor('A draining', async () => (await fetch(`${a.url}/health/ready`)).status === 503);
+
+    const channels: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const payload = aiGeneratedPayload({ callbackBase: cluster.sink.url });
+      channels.push(payload.channel_id as string);
+      expect(await post(nginx.url, payload)).toBe(200);
+    }
+    // nginx did try A (least_conn alternates between idle instances), and A refused what it was given.
+    expect(await metricSample(a.url, 'modelriver_webhooks_total{outcome="rejected",reason="draining"}')).toBeGreaterThanOrEqual(1);
+    expect(await exited).toBe(0);
+    await waitFor('every callback', () => (channels.every((channel) => cluster.sink.for(channel).length === 1) ? true : undefined), 15_000);
+  });
+});
