@@ -1,4 +1,4 @@
-import { Job, Processor, RawCommand, RedisClient, RedisConnection, Worker, WorkerOptions } from 'bullmq';
+import { Job, JobJsonRaw, Processor, RawCommand, RedisClient, RedisConnection, Worker, WorkerOptions } from 'bullmq';
 import * as bullmqScripts from 'bullmq/dist/cjs/scripts';
 
 /** The line of BullMQ's `moveToActive` (in `prepareJobForProcessing`) that re-sets the wake-up marker. */
@@ -94,5 +94,16 @@ export class LeanWorker<DataType = unknown> extends Worker<DataType> {
     this.handedOut = Boolean(job);
     this.queueSeemsEmpty = !job;
     return job;
+  }
+
+  /**
+   * Every fetch's outcome passes here, a finishing job's own fetch of the next one included. Nothing handed out means
+   * the worker waits on the marker next, and the fetch after that wake-up must run: the wake-up consumed the marker a
+   * new job set. (A handout that filled the last free slot is followed by no fetch to skip; without this, its flag
+   * outlived the slot's job and the next wake-up's fetch was skipped, leaving the job that woke it waiting.)
+   */
+  protected override nextJobFromJobData(jobData?: JobJsonRaw, jobId?: string, token?: string): Promise<Job<DataType>> {
+    if (!jobData) this.handedOut = false;
+    return super.nextJobFromJobData(jobData, jobId, token);
   }
 }

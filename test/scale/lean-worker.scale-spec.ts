@@ -134,6 +134,21 @@ describe('LeanWorker (BullMQ worker on Redis)', () => {
     expect(processed).toEqual(['second', 'first']);
   }, 10_000);
 
+  it('with every slot taken by its last fetch, the fetch after the next wake-up is a real one', async () => {
+    // One slot: the fetch that hands out the first job fills it, so no fetch follows to be skipped. The job's own
+    // completion then finds the queue empty and the worker waits on the marker. The second job's marker wakes it: that
+    // fetch must run (were it skipped, the job would wait DRAIN_DELAY_S, and this test time out).
+    const processed: string[] = [];
+    const { queue, worker, completed } = start(LeanWorker, processed, { concurrency: 1 });
+    await new Promise<void>((resolve) => worker.once('drained', () => resolve()));
+    for (const id of ['first', 'second', 'third']) {
+      const done = completed(id);
+      await queue.add('job', {}, { jobId: id });
+      await done;
+    }
+    expect(processed).toEqual(['first', 'second', 'third']);
+  }, 10_000);
+
   it('under a burst runs every job once, and takes a lone job at once afterwards', async () => {
     const processed: string[] = [];
     const { queue, worker, completed } = start(LeanWorker, processed);
