@@ -33,7 +33,7 @@ export class PlainSocketGateway implements OnApplicationBootstrap, OnApplication
   private readonly listeners = new Map<string, Set<WebSocket>>();
   /** Per socket: which ends it has seen, and the timer that closes it if the other does not come. */
   private readonly endings = new WeakMap<WebSocket, { upstream: boolean; ours: boolean; timer?: NodeJS.Timeout }>();
-  /** Listeners pinged and not heard from since (see heartbeat). */
+  /** Listeners pinged and not heard from since (see ping). */
   private readonly unanswered = new WeakSet<WebSocket>();
   private heartbeat?: NodeJS.Timeout;
   private server?: Server;
