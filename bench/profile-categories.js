@@ -72,6 +72,7 @@ function table(parts, usPerDelivery) {
 module.exports = { categorize, table };
 
 if (require.main === module) {
+  require('./usage').exitWithUsageOnHelp(__filename);
   const value = (name) => {
     const i = process.argv.indexOf(`--${name}`);
     return i > 0 ? Number(process.argv[i + 1]) : undefined;
