@@ -2,7 +2,8 @@
 // Every client must receive its channel's completed event. Reports counts; fan-out latency from ModelRiver's
 // push (the sandbox's Phoenix channel, time read back from its control API) to each client's `ai:response`,
 // p50/p99; from our own `ai:processed` (its server `at`) to each client; end-to-end latency (generate →
-// ai:processed); memory; and the app's event loop meanwhile (longest gap, GC), from its /metrics.
+// ai:processed); memory; the app's event loop meanwhile (longest gap, GC) and its SQLite log's fsyncs, from its
+// /metrics; and the CPU the app, the sandbox and this load generator used meanwhile (they share the machine's cores).
 // ModelRiver's stand-in (the sandbox) runs in a process of its own, as ModelRiver is remote in production;
 // `--in-process-sandbox` runs it inside the app instead (MODELRIVER_SANDBOX=true), sharing its event loop.
 // `--webhook-rate N` keeps the same instance busy meanwhile: signed webhooks (with callbacks to a local sink) at
@@ -13,11 +14,11 @@ require('./usage').exitWithUsageOnHelp(__filename);
 const http = require('node:http');
 const { fork, spawn } = require('node:child_process');
 const { mkdtempSync, readFileSync, rmSync } = require('node:fs');
-const { tmpdir } = require('node:os');
+const { availableParallelism, tmpdir } = require('node:os');
 const { join } = require('node:path');
 const { performance } = require('node:perf_hooks');
 const { io } = require('socket.io-client');
-const { SECRET, eventLoopFigures, eventLoopOver, freePort, numberOption: arg, payload, pct, postWebhook, sleep, startSink } = require('./common');
+const { SECRET, cpuMs, eventLoopFigures, eventLoopOver, freePort, numberOption: arg, payload, pct, postWebhook, readMetrics, sleep, startSink } = require('./common');
 const { pace } = require('./pace');
 
 const CLIENTS = arg('clients', 1000);
@@ -107,6 +108,8 @@ async function main() {
     let received = 0;
     let replayed = 0;
     const started = Date.now();
+    const cpuBefore = processorTime(app, sandbox);
+    const syncsBefore = await logSyncs(port);
     for (let c = 0; c < CHANNELS; c++) {
       const t0 = Date.now();
       const answer = await (
@@ -147,6 +150,8 @@ async function main() {
     const deadline = Date.now() + 60_000;
     while (received < CLIENTS && Date.now() < deadline) await sleep(100);
     const loop = eventLoopOver(loopBefore, await eventLoopFigures(port));
+    const cpu = cpuOver(cpuBefore, processorTime(app, sandbox), (Date.now() - started) / 1000);
+    const syncs = syncsOver(syncsBefore, await logSyncs(port));
     const rssAfter = rssKiB(app.pid);
     const webhooks = background ? await background.stop() : undefined;
     // When the sandbox pushed each upstream `response` on its Phoenix channel: relay + fan-out latency.
@@ -179,6 +184,11 @@ async function main() {
       kib_per_connection: +((rssConnected - rssBefore) / CLIENTS).toFixed(1),
       // The app's own loop while the channels ran: a stall here delays every relay behind it.
       app_event_loop: loop,
+      // Who used the machine's cores meanwhile: the load generator (these clients, the webhook sender and its
+      // callback sink) shares them with the app, so a busy generator slows the app's answers too.
+      cpu_seconds: cpu,
+      // Every answer that stores something waits for the SQLite log's fsync: a slow disk slows all of them.
+      sqlite_log_fsyncs: syncs,
       ...(webhooks ? { background_webhooks: webhooks } : {}),
     };
     console.log(JSON.stringify(report, null, 2));
@@ -194,6 +204,30 @@ async function main() {
     }
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** CPU time (user + system, ms) so far of the app, the sandbox (when in its own process), and this load generator. */
+function processorTime(app, sandbox) {
+  const own = process.cpuUsage();
+  return { app: cpuMs(app.pid), ...(sandbox ? { sandbox: cpuMs(sandbox.pid) } : {}), load_generator: (own.user + own.system) / 1000 };
+}
+
+/** Each process's CPU seconds between two readings, and all of them as a share of the machine's cores over `seconds`. */
+function cpuOver(before, after, seconds) {
+  const used = Object.fromEntries(Object.keys(after).map((key) => [key, +((after[key] - before[key]) / 1000).toFixed(1)]));
+  const all = Object.values(used).reduce((sum, value) => sum + value, 0);
+  return { ...used, share_of_cores: `${Math.round((100 * all) / (seconds * availableParallelism()))} %` };
+}
+
+/** The app's fsyncs of the SQLite log so far, and the seconds they took (its /metrics). */
+async function logSyncs(port) {
+  const { value } = await readMetrics(port);
+  return { count: value('modelriver_sqlite_wal_syncs_total') || 0, seconds: value('modelriver_sqlite_wal_sync_seconds_total') || 0 };
+}
+
+function syncsOver(before, after) {
+  const count = after.count - before.count;
+  return { count, mean_ms: count > 0 ? +((1000 * (after.seconds - before.seconds)) / count).toFixed(1) : 0 };
 }
 
 /**
