@@ -14,7 +14,7 @@ require('./usage').exitWithUsageOnHelp(__filename);
 const http = require('node:http');
 const { fork, spawn } = require('node:child_process');
 const { mkdtempSync, readFileSync, rmSync } = require('node:fs');
-const { availableParallelism, tmpdir } = require('node:os');
+const { cpus, tmpdir } = require('node:os');
 const { join } = require('node:path');
 const { performance } = require('node:perf_hooks');
 const { io } = require('socket.io-client');
@@ -216,7 +216,7 @@ function processorTime(app, sandbox) {
 function cpuOver(before, after, seconds) {
   const used = Object.fromEntries(Object.keys(after).map((key) => [key, +((after[key] - before[key]) / 1000).toFixed(1)]));
   const all = Object.values(used).reduce((sum, value) => sum + value, 0);
-  return { ...used, share_of_cores: `${Math.round((100 * all) / (seconds * availableParallelism()))} %` };
+  return { ...used, share_of_cores: `${Math.round((100 * all) / (seconds * cpus().length))} %` };
 }
 
 /** The app's fsyncs of the SQLite log so far, and the seconds they took (its /metrics). */
