@@ -64,26 +64,34 @@ type PostOptions = { agent: Agent; authorization: string; deadlineMs: number; si
 type Answer = { status: number; retryAfter: string | undefined };
 
 /**
- * One POST over node:http (the hot path: no client library in between). Never follows redirects: a 3xx is
- * just a status. Settles with the status once the answer has been read (or abandoned past the size cap);
- * rejects on network errors, past `deadlineMs`, and when `signal` aborts before the status line arrived. A
- * request that met a stale kept-alive connection is sent once more, within the same deadline.
+ * One POST of `body` as JSON over node:http (the hot path: no client library in between). Never follows
+ * redirects: a 3xx is just a status. Settles with the status once the answer has been read (or abandoned past the
+ * size cap); rejects on network errors, past `deadlineMs`, and when `signal` aborts before the status line arrived.
+ * A request that met a stale kept-alive connection is sent once more, within the same deadline.
  */
-async function postJson(url: URL, payload: string, options: PostOptions): Promise<Answer> {
+async function postJson(url: URL, body: unknown, options: PostOptions): Promise<Answer> {
   const deadline = performance.now() + options.deadlineMs;
   try {
-    return await exchange(url, payload, options);
+    return await exchange(url, body, options);
   } catch (error) {
     const left = Math.floor(deadline - performance.now());
     if (!(error instanceof StaleConnectionError) || left < 1 || options.signal?.aborted) throw error;
-    return exchange(url, payload, { ...options, deadlineMs: left });
+    return exchange(url, body, { ...options, deadlineMs: left });
   }
 }
 
-/** One request and its answer. One timer and one listener per request (AbortSignal.timeout and AbortSignal.any cost more). */
-function exchange(url: URL, payload: string, options: PostOptions): Promise<Answer> {
+/**
+ * One request and its answer. One timer and one listener per request (AbortSignal.timeout and AbortSignal.any cost
+ * more). The serialized body is held by nothing here once written: a callback waits a round trip to ModelRiver for
+ * its answer, long enough for whatever it holds to be moved to the old generation and collected there (a full
+ * collection's work, not a scavenge's), and the body is most of what a request holds. The rare second attempt
+ * serializes it again.
+ */
+function exchange(url: URL, body: unknown, options: PostOptions): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    // A local of this function that no closure below uses, so none of them keeps it alive.
+    const payload = JSON.stringify(body);
     let answered = false;
     const request = send(
       url,
@@ -165,7 +173,7 @@ export class ModelRiverCallbackClient implements OnApplicationShutdown {
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
     try {
-      const response = await postJson(url, JSON.stringify(body), {
+      const response = await postJson(url, body, {
         agent: url.protocol === 'https:' ? this.httpsAgent : this.httpAgent,
         authorization: `Bearer ${this.config.apiKey}`,
         deadlineMs: Math.max(1, timeoutMs),
