@@ -324,6 +324,21 @@ async function readMetrics(port) {
 }
 
 /**
+ * The app's group-commit counters from its /metrics, as totals since it started: commits, the writes they carried,
+ * seconds in COMMIT, and the SQLite log's fsyncs (run off the event loop) with the seconds they took.
+ */
+async function sqliteCommitCounters(port) {
+  const { value } = await readMetrics(port);
+  return {
+    commits: value('modelriver_sqlite_commits_total'),
+    writes: value('modelriver_sqlite_committed_writes_total'),
+    commitSeconds: value('modelriver_sqlite_commit_seconds_total'),
+    walSyncs: value('modelriver_sqlite_wal_syncs_total'),
+    walSyncSeconds: value('modelriver_sqlite_wal_sync_seconds_total'),
+  };
+}
+
+/**
  * The app's event loop as its own /metrics shows it: prom-client's delay histogram (a 10 ms libuv timer; each
  * scrape reads and resets it, so a scrape before a phase and one after it cover exactly that phase) and its
  * GC counters. Tells a tail caused by the app's own stalls from one caused by the machine or the load.
@@ -352,4 +367,4 @@ function eventLoopOver(before, after) {
   };
 }
 
-module.exports = { APP_ENV, CpuMeter, SECRET, canPin, cpuMs, threadCpuMs, wakeUpCost, eventLoopFigures, eventLoopOver, freePort, numberOption, option, payload, pct, pidsOf, postWebhook, readMetrics, scaleBackends, sleep, startSink, waitUp };
+module.exports = { APP_ENV, CpuMeter, SECRET, canPin, cpuMs, threadCpuMs, wakeUpCost, eventLoopFigures, eventLoopOver, freePort, numberOption, option, payload, pct, pidsOf, postWebhook, readMetrics, scaleBackends, sleep, sqliteCommitCounters, startSink, waitUp };

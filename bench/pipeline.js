@@ -11,7 +11,7 @@ const { spawn, execFileSync } = require('node:child_process');
 const { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } = require('node:fs');
 const { tmpdir } = require('node:os');
 const { join } = require('node:path');
-const { APP_ENV, canPin, SECRET, cpuMs, threadCpuMs, eventLoopFigures, eventLoopOver, freePort, numberOption: arg, readMetrics, startSink, waitUp } = require('./common');
+const { APP_ENV, canPin, SECRET, cpuMs, threadCpuMs, eventLoopFigures, eventLoopOver, freePort, numberOption: arg, sqliteCommitCounters, startSink, waitUp } = require('./common');
 const { phase } = require('./phases');
 const { categorize, table } = require('./profile-categories');
 
@@ -129,14 +129,13 @@ function combine(runs) {
 
 /** The app's own group-commit counters: how many writes each SQLite commit carried, and time in COMMIT. */
 async function commitFigures(port) {
-  const { value } = await readMetrics(port);
-  const commits = value('modelriver_sqlite_commits_total');
+  const c = await sqliteCommitCounters(port);
   return {
-    commits,
-    writes_per_commit: +(value('modelriver_sqlite_committed_writes_total') / commits).toFixed(1),
-    commit_seconds: +value('modelriver_sqlite_commit_seconds_total').toFixed(2),
-    wal_syncs: value('modelriver_sqlite_wal_syncs_total'),
-    wal_sync_seconds: +value('modelriver_sqlite_wal_sync_seconds_total').toFixed(2),
+    commits: c.commits,
+    writes_per_commit: +(c.writes / c.commits).toFixed(1),
+    commit_seconds: +c.commitSeconds.toFixed(2),
+    wal_syncs: c.walSyncs,
+    wal_sync_seconds: +c.walSyncSeconds.toFixed(2),
   };
 }
 

@@ -18,7 +18,7 @@ const { cpus, tmpdir } = require('node:os');
 const { join } = require('node:path');
 const { performance } = require('node:perf_hooks');
 const { io } = require('socket.io-client');
-const { SECRET, cpuMs, eventLoopFigures, eventLoopOver, freePort, numberOption: arg, payload, pct, postWebhook, readMetrics, sleep, startSink } = require('./common');
+const { SECRET, cpuMs, eventLoopFigures, eventLoopOver, freePort, numberOption: arg, payload, pct, postWebhook, sleep, sqliteCommitCounters, startSink } = require('./common');
 const { pace } = require('./pace');
 
 const CLIENTS = arg('clients', 1000);
@@ -109,7 +109,7 @@ async function main() {
     let replayed = 0;
     const started = Date.now();
     const cpuBefore = processorTime(app, sandbox);
-    const syncsBefore = await logSyncs(port);
+    const syncsBefore = await sqliteCommitCounters(port);
     for (let c = 0; c < CHANNELS; c++) {
       const t0 = Date.now();
       const answer = await (
@@ -151,7 +151,7 @@ async function main() {
     while (received < CLIENTS && Date.now() < deadline) await sleep(100);
     const loop = eventLoopOver(loopBefore, await eventLoopFigures(port));
     const cpu = cpuOver(cpuBefore, processorTime(app, sandbox), (Date.now() - started) / 1000);
-    const syncs = syncsOver(syncsBefore, await logSyncs(port));
+    const syncs = syncsOver(syncsBefore, await sqliteCommitCounters(port));
     const rssAfter = rssKiB(app.pid);
     const webhooks = background ? await background.stop() : undefined;
     // When the sandbox pushed each upstream `response` on its Phoenix channel: relay + fan-out latency.
@@ -208,8 +208,7 @@ async function main() {
 
 /** CPU time (user + system, ms) so far of the app, the sandbox (when in its own process), and this load generator. */
 function processorTime(app, sandbox) {
-  const own = process.cpuUsage();
-  return { app: cpuMs(app.pid), ...(sandbox ? { sandbox: cpuMs(sandbox.pid) } : {}), load_generator: (own.user + own.system) / 1000 };
+  return { app: cpuMs(app.pid), ...(sandbox ? { sandbox: cpuMs(sandbox.pid) } : {}), load_generator: cpuMs(process.pid) };
 }
 
 /** Each process's CPU seconds between two readings, and all of them as a share of the machine's cores over `seconds`. */
@@ -219,15 +218,10 @@ function cpuOver(before, after, seconds) {
   return { ...used, share_of_cores: `${Math.round((100 * all) / (seconds * cpus().length))} %` };
 }
 
-/** The app's fsyncs of the SQLite log so far, and the seconds they took (its /metrics). */
-async function logSyncs(port) {
-  const { value } = await readMetrics(port);
-  return { count: value('modelriver_sqlite_wal_syncs_total') || 0, seconds: value('modelriver_sqlite_wal_sync_seconds_total') || 0 };
-}
-
+/** The app's fsyncs of the SQLite log between two sqliteCommitCounters() readings, and their mean time. */
 function syncsOver(before, after) {
-  const count = after.count - before.count;
-  return { count, mean_ms: count > 0 ? +((1000 * (after.seconds - before.seconds)) / count).toFixed(1) : 0 };
+  const count = after.walSyncs - before.walSyncs;
+  return { count, mean_ms: count > 0 ? +((1000 * (after.walSyncSeconds - before.walSyncSeconds)) / count).toFixed(1) : 0 };
 }
 
 /**
