@@ -2,6 +2,7 @@ import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http
 import { Socket } from 'node:net';
 
 export interface SinkRequest {
+  method: string;
   path: string;
   channelId: string;
   headers: IncomingMessage['headers'];
@@ -14,7 +15,7 @@ export type SinkReply = number | { status: number; headers?: Record<string, stri
 
 /**
  * A local stand-in for ModelRiver's callback endpoint (`/v1/callback/:channel_id`) on 127.0.0.1. Replies
- * are scripted per channel and consumed in order; afterwards it answers 200.
+ * are scripted per channel and consumed in order; afterwards it answers `reply` (200 unless told otherwise).
  */
 export class CallbackSink {
   readonly requests: SinkRequest[] = [];
@@ -23,8 +24,8 @@ export class CallbackSink {
   private server?: Server;
   url = '';
 
-  /** `delayMs`: every answer waits this long (a slow ModelRiver). */
-  constructor(private readonly options: { delayMs?: number } = {}) {}
+  /** `delayMs`: every answer waits this long (a slow ModelRiver). `reply`: the answer when no script says otherwise. */
+  constructor(private readonly options: { delayMs?: number; reply?: SinkReply } = {}) {}
 
   async start(host = '127.0.0.1'): Promise<this> {
     this.server = createServer((req, res) => this.handle(req, res));
@@ -71,8 +72,8 @@ export class CallbackSink {
       } catch {
         body = { unparsable: true };
       }
-      this.requests.push({ path, channelId, headers: req.headers, body, receivedAt: Date.now() });
-      const reply = this.scripts.get(channelId)?.shift() ?? 200;
+      this.requests.push({ method: req.method ?? '', path, channelId, headers: req.headers, body, receivedAt: Date.now() });
+      const reply = this.scripts.get(channelId)?.shift() ?? this.options.reply ?? 200;
       if (reply === 'hang') return;
       const { status, headers } = typeof reply === 'number' ? { status: reply, headers: {} } : reply;
       const answer = () => {

@@ -1,15 +1,15 @@
-import { createServer } from 'node:http';
-import { AddressInfo } from 'node:net';
 import { io } from 'socket.io-client';
 import { WebSocket } from 'ws';
 import { AppProcess, freePort } from '../helpers/app-process';
+import { CallbackSink } from '../helpers/callback-sink';
 import { waitFor } from '../helpers/create-test-app';
 import { metricSample } from '../helpers/metrics';
 import { NginxProcess, startNginx } from '../helpers/nginx';
 import { useScaleCluster } from '../helpers/scale-env';
 import { aiGeneratedPayload, signedHeaders } from '../helpers/sign-webhook';
 
-const hostOf = (app: AppProcess) => new URL(app.url).host;
+/** host:port of an instance, or of a stand-in for one. */
+const hostOf = (target: AppProcess | CallbackSink) => new URL(target.url).host;
 
 /**
  * docker-compose.yml's load balancer: the committed deploy/nginx.conf (only its host names, port and temp paths
@@ -69,41 +69,36 @@ describe('deploy/nginx.conf', () => {
 
     it('sends a webhook that one instance refused with 503 to the other at once, and never resends another POST', async () => {
       // Stand-ins for an instance that refuses everything, as one shutting down does (503 + Retry-After, nothing stored).
-      const seen: string[] = [];
-      const refusing = async () => {
-        const server = createServer((request, response) => {
-          seen.push(`${request.method} ${request.url}`);
-          request.resume();
-          request.on('end', () => response.writeHead(503, { 'retry-after': '5', 'content-type': 'application/json' }).end('{"message":"shutting down"}'));
-        });
-        await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-        return { server, host: `127.0.0.1:${(server.address() as AddressInfo).port}` };
-      };
+      const refusing = () => new CallbackSink({ reply: { status: 503, headers: { 'retry-after': '5' } } }).start();
       const post = async (path: string, body: string, headers: Record<string, string>) => {
         const answer = await fetch(`${nginx!.url}${path}`, { method: 'POST', headers, body, signal: AbortSignal.timeout(5000) });
         return { status: answer.status, retryAfter: answer.headers.get('retry-after') };
       };
       const [first, second] = [await refusing(), await refusing()];
+      const standIns = [first, second];
+      // What the stand-ins were sent, and forgetting it.
+      const seen = () => standIns.flatMap((sink) => sink.requests.map((request) => `${request.method} ${request.path}`));
+      const forget = () => standIns.forEach((sink) => (sink.requests.length = 0));
       try {
         // Both refuse, as when the cluster is too far behind: each webhook is tried on both, and the refusal (with its
         // Retry-After) reaches the sender; neither instance is taken out of rotation for it, so nothing becomes nginx's
         // own 502. /ai/generate is tried on one only.
-        nginx = await startNginx({ app1: first.host, app2: second.host });
-        seen.length = 0; // startNginx's own probe
+        nginx = await startNginx({ app1: hostOf(first), app2: hostOf(second) });
+        forget(); // startNginx's own probe
         for (let round = 1; round <= 2; round++) {
           const body = JSON.stringify(aiGeneratedPayload({ callbackBase: cluster.sink.url }));
           expect(await post('/webhooks/modelriver', body, signedHeaders(body))).toEqual({ status: 503, retryAfter: '5' });
-          expect(seen).toEqual(Array(2 * round).fill('POST /webhooks/modelriver'));
+          expect(seen()).toEqual(Array(2 * round).fill('POST /webhooks/modelriver'));
         }
-        seen.length = 0;
+        forget();
         expect(await post('/ai/generate', JSON.stringify({ prompt: 'Once' }), { 'content-type': 'application/json' })).toEqual({ status: 503, retryAfter: '5' });
-        expect(seen).toEqual(['POST /ai/generate']);
+        expect(seen()).toEqual(['POST /ai/generate']);
         await nginx.stop();
 
         // One refuses, one works: every webhook is answered 200 and called back, however nginx picks.
         const app = await cluster.start();
-        nginx = await startNginx({ app1: first.host, app2: hostOf(app) });
-        seen.length = 0;
+        nginx = await startNginx({ app1: hostOf(first), app2: hostOf(app) });
+        forget();
         const channels: string[] = [];
         for (let i = 0; i < 10; i++) {
           const payload = aiGeneratedPayload({ callbackBase: cluster.sink.url });
@@ -111,12 +106,12 @@ describe('deploy/nginx.conf', () => {
           const signed = JSON.stringify(payload);
           expect((await post('/webhooks/modelriver', signed, signedHeaders(signed))).status).toBe(200);
         }
-        expect(seen.length).toBeGreaterThanOrEqual(1);
+        expect(seen().length).toBeGreaterThanOrEqual(1);
         await waitFor('every callback', () => (channels.every((channel) => cluster.sink.for(channel).length === 1) ? true : undefined), 15_000);
       } finally {
         await nginx?.stop();
         nginx = undefined;
-        for (const { server } of [first, second]) await new Promise((resolve) => server.close(resolve));
+        for (const sink of standIns) await sink.close();
       }
     });
 
