@@ -11,7 +11,7 @@ const { spawn, execFileSync } = require('node:child_process');
 const { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } = require('node:fs');
 const { tmpdir } = require('node:os');
 const { join } = require('node:path');
-const { APP_ENV, canPin, SECRET, cpuMs, threadCpuMs, eventLoopFigures, eventLoopOver, freePort, numberOption: arg, sqliteCommitCounters, startSink, waitUp } = require('./common');
+const { APP_ENV, canPin, SECRET, cpuMs, threadCpuMs, timeslices, eventLoopFigures, eventLoopOver, freePort, numberOption: arg, sqliteCommitCounters, startSink, waitUp } = require('./common');
 const { phase } = require('./phases');
 const { categorize, table } = require('./profile-categories');
 
@@ -92,7 +92,9 @@ function profileTable(pid, window, mainMsPerDelivery) {
 
 /**
  * Open loop at `rate` (half of the target's maximum, unless --rate) in a fresh process after a warm-up: latency
- * from when each request was due, and webhook → callback latency.
+ * from when each request was due, and webhook → callback latency; the server's CPU per delivery at that rate, how
+ * busy its main thread was, and how many times its threads were put on a CPU per delivery (wake-ups: between
+ * requests that arrive one by one a server sleeps, and on some VMs each wake-up costs more than the work it brings).
  */
 async function halfRun(target, sink, rate) {
   const port = await freePort();
@@ -100,7 +102,22 @@ async function halfRun(target, sink, rate) {
   try {
     await waitUp(port);
     await phase(port, sink, { duration: WARMUP, connections: CONNECTIONS });
-    return { rate, ...(await withEventLoop(target, port, () => phase(port, sink, { duration: DURATION, rate, connections: CONNECTIONS }))) };
+    return {
+      rate,
+      ...(await withEventLoop(target, port, async () => {
+        const startedAt = Date.now();
+        const [cpuBefore, threadsBefore, slicesBefore] = [cpuMs(child.pid), threadCpuMs(child.pid), timeslices(child.pid)];
+        const result = await phase(port, sink, { duration: DURATION, rate, connections: CONNECTIONS });
+        const [cpu, threads, slices] = [cpuMs(child.pid), threadCpuMs(child.pid), timeslices(child.pid)];
+        const perDelivery = (value, digits = 3) => +(value / Math.max(1, result.callbacks)).toFixed(digits);
+        return {
+          ...result,
+          cpu_ms_per_delivery: perDelivery(cpu - cpuBefore),
+          main_thread_busy: +((threads.main - threadsBefore.main) / (Date.now() - startedAt)).toFixed(2),
+          on_cpu_per_delivery: perDelivery(slices - slicesBefore, 1),
+        };
+      })),
+    };
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
@@ -214,15 +231,15 @@ async function main() {
       ...head('req/s', ' CPU ms/delivery |'),
       ...results.map((r) => `${row(r, r.max, `${r.max.req_per_s}${runsOf(r)} (**${r.ratio}** × baseline)`)} ${r.max.cpu_ms_per_delivery} |`),
       RATE ? `\n**Open loop at ${RATE} req/s**` : "\n**Open loop at half of each target's own maximum (the lower of req/s and called back/s above)**",
-      ...head('req/s offered'),
-      ...results.map((r) => row(r, r.half, r.half.rate)),
+      ...head('req/s offered', ' CPU ms/delivery (× at full rate) |'),
+      ...results.map((r) => `${row(r, r.half, r.half.rate)} ${r.half.cpu_ms_per_delivery} (${(r.half.cpu_ms_per_delivery / r.max.cpu_ms_per_delivery).toFixed(1)} ×) |`),
       `(open loop: latency from when each request was due; the generator itself sent late by p99 ${results.map((r) => `${r.half.lag_p99_ms} ms`).join(' / ')})`,
       '',
       ...sqlite.map(
         (f, i) =>
           `app run ${i + 1}: CPU per delivery ${runs.app[i].main_thread_ms_per_delivery} ms on the main thread, ${runs.app[i].other_threads_ms_per_delivery} ms on others (log fsyncs, checkpoints, GC helpers); ${f.commits} SQLite commits, ${f.writes_per_commit} writes per commit, ${f.commit_seconds} s in COMMIT, ${f.wal_syncs} WAL fsyncs off the event loop (${f.wal_sync_seconds} s); ${loopLine(runs.app[i].loop)}`,
       ),
-      `app at ${appHalf.rate}/s: ${loopLine(appHalf.loop)}`,
+      `app at ${appHalf.rate}/s: main thread busy ${Math.round(100 * appHalf.main_thread_busy)} % of the phase; its threads put on a CPU ${appHalf.on_cpu_per_delivery} times per delivery; ${loopLine(appHalf.loop)}`,
     ].join('\n'),
   );
   mkdirSync(RESULTS, { recursive: true });
