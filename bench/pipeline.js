@@ -11,7 +11,7 @@ const { spawn, execFileSync } = require('node:child_process');
 const { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } = require('node:fs');
 const { tmpdir } = require('node:os');
 const { join } = require('node:path');
-const { APP_ENV, canPin, SECRET, cpuMs, threadCpuMs, timeslices, eventLoopFigures, eventLoopOver, freePort, numberOption: arg, sqliteCommitCounters, startSink, waitUp } = require('./common');
+const { APP_ENV, CpuMeter, canPin, SECRET, cpuMs, threadCpuMs, eventLoopFigures, eventLoopOver, freePort, numberOption: arg, sqliteCommitCounters, startSink, waitUp } = require('./common');
 const { phase } = require('./phases');
 const { categorize, table } = require('./profile-categories');
 
@@ -105,16 +105,17 @@ async function halfRun(target, sink, rate) {
     return {
       rate,
       ...(await withEventLoop(target, port, async () => {
-        const startedAt = Date.now();
-        const [cpuBefore, threadsBefore, slicesBefore] = [cpuMs(child.pid), threadCpuMs(child.pid), timeslices(child.pid)];
+        const meter = new CpuMeter(() => [child.pid]).start();
+        const mainBefore = threadCpuMs(child.pid).main;
         const result = await phase(port, sink, { duration: DURATION, rate, connections: CONNECTIONS });
-        const [cpu, threads, slices] = [cpuMs(child.pid), threadCpuMs(child.pid), timeslices(child.pid)];
+        const mainMs = threadCpuMs(child.pid).main - mainBefore;
+        const used = meter.stop();
         const perDelivery = (value, digits = 3) => +(value / Math.max(1, result.callbacks)).toFixed(digits);
         return {
           ...result,
-          cpu_ms_per_delivery: perDelivery(cpu - cpuBefore),
-          main_thread_busy: +((threads.main - threadsBefore.main) / (Date.now() - startedAt)).toFixed(2),
-          on_cpu_per_delivery: perDelivery(slices - slicesBefore, 1),
+          cpu_ms_per_delivery: perDelivery(used.cpuMs),
+          main_thread_busy: +(mainMs / used.elapsedMs).toFixed(2),
+          on_cpu_per_delivery: perDelivery(used.slices, 1),
         };
       })),
     };
