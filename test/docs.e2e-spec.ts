@@ -3,7 +3,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { REPO_ROOT } from './helpers/app-process';
 
 /** The documentation stands alone: a clone has every file it links to, and the README lists every setting. */
-const DOCS = ['README.md', 'bench/README.md', ...readdirSync(join(REPO_ROOT, 'docs')).map((file) => `docs/${file}`)].filter((file) => file.endsWith('.md'));
+const DOCS = ['README.md', 'bench/README.md', 'bench/HISTORY.md', ...readdirSync(join(REPO_ROOT, 'docs')).map((file) => `docs/${file}`)].filter((file) => file.endsWith('.md'));
 
 /** GitHub's heading anchors: lower case, punctuation dropped (hyphens and underscores kept), spaces → hyphens. */
 const slug = (heading: string) =>

@@ -51,7 +51,7 @@ export async function checkEvictionPolicy(redis: IORedis, logger: Logger): Promi
  * and runs here at once. Only a run that does not complete becomes a BullMQ job: a retry a delayed one, a release
  * (shutdown) a waiting one. If the instance dies, the lease expires and the sweeper hands the row to BullMQ.
  * That saves, per delivery, the claim statement and four Redis calls (add, pop, fetch, finish), and with them half
- * the process wake-ups of a paced delivery (bench/README.md). Under a backlog new deliveries queue behind it.
+ * the process wake-ups of a paced delivery (bench/HISTORY.md). Under a backlog new deliveries queue behind it.
  */
 @Injectable()
 export class BullMqJobQueue implements JobQueue {

@@ -66,7 +66,7 @@ export class LeanConnection extends RedisConnection {
  *    that re-sets it only while jobs are waiting.
  *
  * In the scale bench (two instances, 150 deliveries/s) Redis calls per delivery went from 6.4 to 4.1
- * (bench/README.md); test/scale/lean-worker.scale-spec.ts counts the calls per job.
+ * (bench/HISTORY.md); test/scale/lean-worker.scale-spec.ts counts the calls per job.
  */
 export class LeanWorker<DataType = unknown> extends Worker<DataType> {
   private handedOut = false;

@@ -84,7 +84,7 @@ async function postJson(url: URL, body: unknown, options: PostOptions): Promise<
  * One request and its answer. One timer and one listener per request (AbortSignal.timeout and AbortSignal.any cost
  * more). The serialized body is held by nothing here once written: a callback waits a round trip to ModelRiver for
  * its answer, long enough for whatever it holds to be moved to the old generation and collected there (a full
- * collection's work, not a scavenge's), and the body was about 30 % of what a callback left there (bench/README).
+ * collection's work, not a scavenge's), and the body was about 30 % of what a callback left there (bench/HISTORY.md).
  * The rare second attempt serializes it again.
  */
 function exchange(url: URL, body: unknown, options: PostOptions): Promise<Answer> {
