@@ -22,8 +22,9 @@ const CONNECTIONS = arg('connections', 64);
 // of each target's own maximum.
 const RATE = arg('rate', 0);
 const SYNC = process.argv.includes('--normal') ? 'NORMAL' : 'FULL';
-// --prof: write a V8 CPU profile of each app run to bench/results/ (open it in Chrome DevTools or speedscope), and
-// print where the main thread's time went during the measured phase (bench/profile-categories.js).
+// --prof: write a V8 CPU profile of each app run and of the whole floor's run to bench/results/ (open it in Chrome
+// DevTools or speedscope), and print where the main thread's time went during the measured phase
+// (bench/profile-categories.js): set side by side, the two tables show which parts the app adds to its floor.
 const PROFILE = process.argv.includes('--prof');
 const ROOT = join(__dirname, '..');
 const RESULTS = join(ROOT, 'bench', 'results');
@@ -49,7 +50,7 @@ async function withEventLoop(target, port, measure) {
  */
 async function maxRun(target, sink) {
   const port = await freePort();
-  const profile = PROFILE && target.app ? ['--cpu-prof', '--cpu-prof-dir', RESULTS] : [];
+  const profile = PROFILE && (target.app || target.key === 'whole') ? ['--cpu-prof', '--cpu-prof-dir', RESULTS] : [];
   const spawnedAt = Date.now();
   const child = launch([...profile, ...target.command], { ...target.env(), PORT: String(port) });
   let window;
@@ -82,7 +83,7 @@ async function maxRun(target, sink) {
   return { max, sqlite, profile: profile.length > 0 ? profileTable(child.pid, window, max.main_thread_ms_per_delivery) : undefined };
 }
 
-/** The main thread's profile of an app run, sorted into the pipeline's parts over the measured phase (a table). */
+/** The main thread's profile of a run (the app's, or the whole floor's), sorted into the pipeline's parts over the measured phase (a table). */
 function profileTable(pid, window, mainMsPerDelivery) {
   const file = readdirSync(RESULTS).find((name) => new RegExp(`^CPU\\.\\d+\\.\\d+\\.${pid}\\.0\\.\\d+\\.cpuprofile$`).test(name));
   if (!file) return undefined;
@@ -201,7 +202,7 @@ async function main() {
       const run = await maxRun(targets[key], sink);
       runs[key].push(run.max);
       if (run.sqlite) sqlite.push(run.sqlite);
-      const split = targets[key].app ? ` (main thread ${run.max.main_thread_ms_per_delivery}, other threads ${run.max.other_threads_ms_per_delivery})` : '';
+      const split = targets[key].app || run.profile ? ` (main thread ${run.max.main_thread_ms_per_delivery}, other threads ${run.max.other_threads_ms_per_delivery})` : '';
       console.log(`  ${targets[key].name}: ${run.max.req_per_s} req/s, ${run.max.cpu_ms_per_delivery} ms CPU per delivery${split}`);
       if (run.profile) console.log(run.profile);
     }

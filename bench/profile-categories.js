@@ -1,5 +1,7 @@
 // Where a delivery's CPU goes: sorts the samples of a V8 CPU profile (node --cpu-prof) of the app into the
-// pipeline's parts. Used by `node bench/pipeline.js --prof`; also runs on its own:
+// pipeline's parts. Used by `node bench/pipeline.js --prof`, also on the whole floor's server (bench/baseline-server.js:
+// its SQLite, callback and node:http parts fall in the same rows; its HMAC and JSON.parse, in its own file, under
+// "other" and V8's native code); also runs on its own:
 //   node bench/profile-categories.js <file.cpuprofile> [--us-per-delivery N] [--from-ms A --to-ms B]
 // A sample counts for the first part, in the order below, that any frame of its stack belongs to: the SQLite
 // statements a processor runs count as SQLite, the log line intake writes as logging, and what is left of a webhook's
