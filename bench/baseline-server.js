@@ -1,9 +1,9 @@
 // The practical ceiling for the ingest benchmark: a bare node:http server that does only the size limit, the
 // HMAC check over the raw bytes, JSON.parse, a 200, and a fire-and-forget callback over a keep-alive agent.
 // With STORE=<file> it is the ceiling for a server that keeps what it answers 200 to: each delivery is inserted
-// into SQLite (deduplicated by channel id) through the app's own group-commit driver (built, from dist/), and
-// answered only once that commit is durable (SYNC=NORMAL: no fsync). No framework, no query builder, no
-// processing: what durable intake alone costs on this machine.
+// into SQLite (deduplicated by channel id) through the app's own group-commit driver, connection settings and
+// checkpoint thread (built, from dist/), and answered only once that commit is durable (SYNC=NORMAL: no fsync). No
+// framework, no query builder, no processing: what durable intake alone costs on this machine.
 // With SCHEMA_FROM=<a database the app made> as well (the whole floor), it makes every write a delivery makes in the
 // app, on the app's own tables and indexes (copied from that file), with the same statements in the same order and
 // the same waits: the delivery's row, durable before the 200; the processor's row (the content under its slug, or the
@@ -16,13 +16,26 @@ const { createHmac, timingSafeEqual } = require('node:crypto');
 const http = require('node:http');
 const { performance } = require('node:perf_hooks');
 
+/**
+ * Opens a floor's file as the app opens its own: the app's connection settings (page cache, memory map, in-memory
+ * statement journals, incremental vacuum, foreign keys) and its checkpoints on a thread of their own rather than inside
+ * a COMMIT on the event loop. With SQLite's defaults instead, the whole floor spent more of its main thread in SQLite
+ * per delivery than the app did (bench/HISTORY.md, "Figures of 2026-12-07, 05:24–").
+ */
+function openDatabase(file) {
+  const Database = require('better-sqlite3');
+  const { applySqliteSettings, CHECKPOINT_INTERVAL_MS } = require('../dist/database/sqlite-settings');
+  const { WalCheckpointer } = require('../dist/database/wal-checkpointer');
+  const db = new Database(file);
+  applySqliteSettings(db);
+  new WalCheckpointer(file, { intervalMs: CHECKPOINT_INTERVAL_MS, busyTimeoutMs: 5000 });
+  return db;
+}
+
 /** Resolves once the delivery's row is committed (and on disk unless SYNC=NORMAL), as the app's intake does. */
 function durableStore(file, fsyncs) {
-  const Database = require('better-sqlite3');
   const { GroupCommitSqliteDriver } = require('../dist/database/group-commit-sqlite.driver');
-  const db = new Database(file);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
+  const db = openDatabase(file);
   db.exec('create table if not exists deliveries (id integer primary key, dedupe_key text not null unique, payload text not null, created_at integer not null)');
   const driver = new GroupCommitSqliteDriver(db, { durableFile: fsyncs ? file : undefined });
   const sql = 'insert into deliveries (dedupe_key, payload, created_at) values (?, ?, ?) on conflict do nothing';
@@ -39,9 +52,7 @@ function wholePipeline(file, fsyncs, schemaFrom) {
   const source = new Database(schemaFrom, { readonly: true });
   const schema = source.prepare("select sql from sqlite_master where sql is not null and name not like 'sqlite_%' and name not like 'kysely_%'").all();
   source.close();
-  const db = new Database(file);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
+  const db = openDatabase(file);
   for (const { sql } of schema) db.exec(sql);
   const driver = new GroupCommitSqliteDriver(db, { durableFile: fsyncs ? file : undefined });
   const run = async (sql, parameters) => (await driver.acquireConnection()).executeQuery({ sql, parameters });
