@@ -183,8 +183,10 @@ function perDelivery(meters, idle, deliveries) {
   const slices = {};
   for (const [name, { cpuMs, slices: count, elapsedMs }] of Object.entries(meters)) {
     const ratio = elapsedMs / idle[name].elapsedMs;
-    cpu[name] = +((cpuMs - idle[name].cpuMs * ratio) / deliveries).toFixed(2);
-    slices[name] = +((count - idle[name].slices * ratio) / deliveries).toFixed(1);
+    // A group that did next to nothing for the deliveries (Redis, when no job passes through it) can read a little
+    // under its idle rate: that is 0, not a negative cost.
+    cpu[name] = +Math.max(0, (cpuMs - idle[name].cpuMs * ratio) / deliveries).toFixed(2);
+    slices[name] = +Math.max(0, (count - idle[name].slices * ratio) / deliveries).toFixed(1);
   }
   return { cpu, slices };
 }
