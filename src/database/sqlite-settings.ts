@@ -4,8 +4,9 @@ import SqliteDatabase from 'better-sqlite3';
 export const CHECKPOINT_INTERVAL_MS = 200;
 
 /**
- * The connection settings the embedded profile runs with, applied before the first table exists. One place, so that
- * what the benchmarks' floors measure (bench/baseline-server.js opens its files with this too) is what the app pays.
+ * The connection settings the embedded profile runs with, applied as the connection opens, before anything else runs
+ * on it. One place, so that what the benchmarks' floors measure (bench/baseline-server.js opens its files with this
+ * too) is what the app pays.
  */
 export function applySqliteSettings(sqlite: SqliteDatabase.Database): void {
   // WAL lets readers run beside the single writer. FULL: every commit is on disk before anyone hears of it,
