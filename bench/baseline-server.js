@@ -20,7 +20,7 @@ const { performance } = require('node:perf_hooks');
  * Opens a floor's file as the app opens its own: the app's connection settings (page cache, memory map, in-memory
  * statement journals, incremental vacuum, foreign keys) and its checkpoints on a thread of their own rather than inside
  * a COMMIT on the event loop. With SQLite's defaults instead, the whole floor spent more of its main thread in SQLite
- * per delivery than the app did (bench/HISTORY.md, "Figures of 2026-12-07, 05:24–06:20").
+ * per delivery than the app did (bench/HISTORY.md, "Figures of 2026-12-07, 05:24–06:35").
  */
 function openDatabase(file) {
   const Database = require('better-sqlite3');
