@@ -24,11 +24,10 @@ const { performance } = require('node:perf_hooks');
  */
 function openDatabase(file) {
   const Database = require('better-sqlite3');
-  const { applySqliteSettings, CHECKPOINT_INTERVAL_MS } = require('../dist/database/sqlite-settings');
-  const { WalCheckpointer } = require('../dist/database/wal-checkpointer');
+  const { configureSqlite } = require('../dist/database/sqlite-settings');
   const db = new Database(file);
-  applySqliteSettings(db);
-  new WalCheckpointer(file, { intervalMs: CHECKPOINT_INTERVAL_MS, busyTimeoutMs: 5000 });
+  // The app's default busy timeout (DATABASE_BUSY_TIMEOUT_MS); the thread ends with the process.
+  configureSqlite(db, file, { busyTimeoutMs: 5000 });
   return db;
 }
 

@@ -83,7 +83,8 @@ async function maxRun(target, sink) {
   return { max, sqlite, profile: profile.length > 0 ? profileTable(child.pid, window, max.main_thread_ms_per_delivery) : undefined };
 }
 
-/** The main thread's profile of a run (the app's, or the whole floor's), sorted into the pipeline's parts over the measured phase (a table). */
+/** The main thread's profile of a run (the app's or the whole floor's), sorted into the pipeline's parts over the measured
+ * phase (a table). */
 function profileTable(pid, window, mainMsPerDelivery) {
   const file = readdirSync(RESULTS).find((name) => new RegExp(`^CPU\\.\\d+\\.\\d+\\.${pid}\\.0\\.\\d+\\.cpuprofile$`).test(name));
   if (!file) return undefined;

@@ -10,8 +10,8 @@ import { Database, Db } from './database.types';
 import { GroupCommitSqliteDialect, GroupCommitSqliteDriver, GroupCommitStats } from './group-commit-sqlite.driver';
 import { migrationProvider } from './migrations/migrations';
 import { preparedStatementName } from './prepared-query';
-import { applySqliteSettings, CHECKPOINT_INTERVAL_MS } from './sqlite-settings';
-import { CheckpointStats, WalCheckpointer } from './wal-checkpointer';
+import { configureSqlite } from './sqlite-settings';
+import { CheckpointStats } from './wal-checkpointer';
 import { NO_BARRIER, WriteBarrier } from './write-barrier';
 
 const logger = new Logger('Database');
@@ -59,9 +59,7 @@ function openSqlite(config: DatabaseConfig): DatabaseHandles {
     lock.release();
     throw error;
   }
-  applySqliteSettings(sqlite);
-  const checkpointer = new WalCheckpointer(file, {
-    intervalMs: CHECKPOINT_INTERVAL_MS,
+  const checkpointer = configureSqlite(sqlite, file, {
     busyTimeoutMs: config.busyTimeoutMs,
     onHealthChange: (healthy, error) =>
       healthy

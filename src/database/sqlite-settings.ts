@@ -1,14 +1,25 @@
 import SqliteDatabase from 'better-sqlite3';
+import { WalCheckpointer, WalCheckpointerOptions } from './wal-checkpointer';
 
-/** How often the checkpoint thread (WalCheckpointer) copies the log into the file: at full intake, a few MB each time. */
-export const CHECKPOINT_INTERVAL_MS = 200;
+/** How often the checkpoint thread copies the log into the file: at full intake, a few MB each time. */
+const CHECKPOINT_INTERVAL_MS = 200;
 
 /**
- * The connection settings the embedded profile runs with, applied as the connection opens, before anything else runs
- * on it. One place, so that what the benchmarks' floors measure (bench/baseline-server.js opens its files with this
- * too) is what the app pays.
+ * Sets a just-opened connection up as the embedded profile runs it, before anything else runs on it: the settings
+ * below, and the thread that copies the log into the file (returned, to stop before the connection closes). One place,
+ * so that what the benchmarks' floors measure (bench/baseline-server.js opens its files with this too) is what the app
+ * pays.
  */
-export function applySqliteSettings(sqlite: SqliteDatabase.Database): void {
+export function configureSqlite(
+  sqlite: SqliteDatabase.Database,
+  file: string,
+  checkpoints: Omit<WalCheckpointerOptions, 'intervalMs'>,
+): WalCheckpointer {
+  applySettings(sqlite);
+  return new WalCheckpointer(file, { ...checkpoints, intervalMs: CHECKPOINT_INTERVAL_MS });
+}
+
+function applySettings(sqlite: SqliteDatabase.Database): void {
   // WAL lets readers run beside the single writer. FULL: every commit is on disk before anyone hears of it,
   // so a 2xx answered after the insert survives power loss as well as kill -9; the driver does that fsync
   // itself, off the event loop, once per group of commits. NORMAL survives process crashes only.

@@ -71,7 +71,7 @@ parentPort.on('message', () => {
  * commits does it (every 1000 log pages): copying a few MB and two fsyncs inside a COMMIT, which held the event loop
  * for 5–40 ms about once a second at full intake and made most of intake's p99. Here the event loop never waits for
  * a checkpoint. A passive checkpoint never blocks the writer; the writer reuses the log from its start once a
- * checkpoint has copied all of it. The connection keeps a far-off automatic checkpoint (see applySqliteSettings) as the
+ * checkpoint has copied all of it. The connection keeps a far-off automatic checkpoint (see configureSqlite) as the
  * safety net should this thread fail or fall behind.
  */
 export class WalCheckpointer {
