@@ -3,7 +3,7 @@
 // server storing each delivery durably, and the bare server making every write and wait of the app's pipeline.
 // Signed ~1.5 KB task.ai_generated deliveries with unique channel ids (half content_ready, half entities_extracted),
 // callbacks to a local sink; per target a warm-up, a phase as fast as the connections go, and an open-loop phase at half
-// that rate. Reports ratios, never bare figures alone.
+// that rate. Reports ratios, never bare figures alone: to the baseline, and the app's to the whole floor.
 // Usage: npm run build && node bench/pipeline.js [--duration 15 --connections 64 --rate N --normal --prof]
 'use strict';
 require('./usage').exitWithUsageOnHelp(__filename);
@@ -147,6 +147,22 @@ function combine(runs) {
   };
 }
 
+/**
+ * The app's runs as multiples of the whole floor's: what everything beyond the promises' own writes and waits costs.
+ * From the sums of the runs, each CPU figure weighted by the deliveries it covers.
+ */
+function floorMultiples(app, whole) {
+  const mean = (runs, pick) => runs.reduce((total, run) => total + pick(run) * run.callbacks, 0) / Math.max(1, runs.reduce((total, run) => total + run.callbacks, 0));
+  const multiple = (pick) => +(mean(app, pick) / mean(whole, pick)).toFixed(2);
+  const rate = (runs) => runs.reduce((total, run) => total + run.req_per_s, 0) / runs.length;
+  return {
+    req_per_s: +(rate(app) / rate(whole)).toFixed(2),
+    cpu_ms_per_delivery: multiple((run) => run.cpu_ms_per_delivery),
+    main_thread_ms_per_delivery: multiple((run) => run.main_thread_ms_per_delivery),
+    other_threads_ms_per_delivery: multiple((run) => run.other_threads_ms_per_delivery),
+  };
+}
+
 /** The app's own group-commit counters: how many writes each SQLite commit carried, and time in COMMIT. */
 async function commitFigures(port) {
   const c = await sqliteCommitCounters(port);
@@ -163,6 +179,7 @@ const loopLine = (loop) =>
   loop ? `event loop: longest gap ${loop.delay_max_ms} ms, p99 ${loop.delay_p99_ms} ms (the 10 ms timer's), GC ${loop.minor_gc_ms} ms in scavenges, ${loop.major_gcs} major (${loop.major_gc_ms} ms)` : 'event loop: -';
 
 const ms = (value) => (Number.isFinite(value) ? value : '-');
+const times = (value) => `${value.toFixed(2)} ×`;
 
 async function main() {
   if (canPin) execFileSync('taskset', ['-cp', '1', String(process.pid)], { stdio: 'ignore' });
@@ -195,9 +212,10 @@ async function main() {
       env: () => ({ ...APP_ENV, DATABASE_URL: `sqlite:${join(dir, `app-${databases++}.db`)}`, SQLITE_SYNCHRONOUS: SYNC }),
     },
   };
-  // Interleaved so that drift of the machine (other tenants, heat, page cache) falls on both alike:
-  // app, baseline, baseline, app; then the durable floor and the whole pipeline's floor once each.
-  const order = ['app', 'baseline', 'baseline', 'app', 'floor', 'whole'];
+  // Interleaved so that drift of the machine (other tenants, heat, page cache) falls alike on the app and on both
+  // of its yardsticks, the bare baseline and the whole pipeline's floor: each pair's runs sit symmetrically around the
+  // middle of the six, so a drift that is steady over them cancels in every ratio. Then the durable floor once.
+  const order = ['app', 'baseline', 'whole', 'whole', 'baseline', 'app', 'floor'];
   const runs = { app: [], baseline: [], floor: [], whole: [] };
   const sqlite = [];
   const results = [];
@@ -219,7 +237,7 @@ async function main() {
     sink.server.close();
     rmSync(dir, { recursive: true, force: true });
   }
-  // The ratios from the sums of the runs (the app's and the baseline's interleaved).
+  // The ratios from the sums of the runs (the app's, the baseline's and the whole floor's interleaved).
   const sumOf = (key) => runs[key].reduce((total, run) => total + run.req_per_s, 0) / runs[key].length;
   for (const r of results) r.ratio = +(sumOf(r.key) / sumOf('baseline')).toFixed(2);
   const row = (r, p, first) =>
@@ -229,6 +247,7 @@ async function main() {
     `|---|---|---|---|---|---|---|---|---|---|${extra ? '---|' : ''}`,
   ];
   const appHalf = results.find((r) => r.key === 'app').half;
+  const againstWhole = floorMultiples(runs.app, runs.whole);
   const runsOf = (r) => (r.max.runs_req_per_s.length > 1 ? ` (runs ${r.max.runs_req_per_s.join(', ')})` : '');
   console.log(
     [
@@ -236,6 +255,7 @@ async function main() {
       "\n**As fast as the connections go** (mean of the runs; p99, drain and e2e p99 from the worst run; CPU per delivery: the server process's user + system time from the phase's start to its last callback, over deliveries called back)",
       ...head('req/s', ' CPU ms/delivery |'),
       ...results.map((r) => `${row(r, r.max, `${r.max.req_per_s}${runsOf(r)} (**${r.ratio}** × baseline)`)} ${r.max.cpu_ms_per_delivery} |`),
+      `\n**The app against the whole floor** (their runs interleaved; from the sums): ${times(againstWhole.req_per_s)} its req/s, ${times(againstWhole.cpu_ms_per_delivery)} its CPU per delivery (main thread ${times(againstWhole.main_thread_ms_per_delivery)}, other threads ${times(againstWhole.other_threads_ms_per_delivery)})`,
       RATE ? `\n**Open loop at ${RATE} req/s**` : "\n**Open loop at half of each target's own maximum (the lower of req/s and called back/s above)**",
       ...head('req/s offered', ' CPU ms/delivery (× at full rate) |'),
       ...results.map((r) => `${row(r, r.half, r.half.rate)} ${r.half.cpu_ms_per_delivery} (${(r.half.cpu_ms_per_delivery / r.max.cpu_ms_per_delivery).toFixed(1)} ×) |`),
@@ -250,7 +270,7 @@ async function main() {
   );
   mkdirSync(RESULTS, { recursive: true });
   const file = join(RESULTS, `pipeline-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify({ connections: CONNECTIONS, duration_s: DURATION, taskset: canPin, order, runs, results }, null, 2));
+  writeFileSync(file, JSON.stringify({ connections: CONNECTIONS, duration_s: DURATION, taskset: canPin, order, runs, results, app_against_whole_floor: againstWhole }, null, 2));
   console.log(`results: ${file}`);
 }
 
