@@ -83,8 +83,10 @@ async function maxRun(target, sink) {
   return { max, sqlite, profile: profile.length > 0 ? profileTable(child.pid, window, max.main_thread_ms_per_delivery) : undefined };
 }
 
-/** The main thread's profile of a run (the app's or the whole floor's), sorted into the pipeline's parts over the measured
- * phase (a table). */
+/**
+ * The main thread's profile of a run (the app's or the whole floor's), sorted into the pipeline's parts over the
+ * measured phase (a table).
+ */
 function profileTable(pid, window, mainMsPerDelivery) {
   const file = readdirSync(RESULTS).find((name) => new RegExp(`^CPU\\.\\d+\\.\\d+\\.${pid}\\.0\\.\\d+\\.cpuprofile$`).test(name));
   if (!file) return undefined;
@@ -131,6 +133,8 @@ async function halfRun(target, sink, rate) {
 function combine(runs) {
   const sum = (pick) => runs.reduce((total, run) => total + pick(run), 0);
   const worst = (pick) => Math.max(...runs.map(pick).filter(Number.isFinite));
+  // A CPU figure of the runs together: each run's weighted by the deliveries it covers.
+  const perDelivery = (pick) => +(sum((r) => pick(r) * r.callbacks) / Math.max(1, sum((r) => r.callbacks))).toFixed(3);
   return {
     req_per_s: Math.round(sum((r) => r.req_per_s) / runs.length),
     runs_req_per_s: runs.map((r) => r.req_per_s),
@@ -143,24 +147,19 @@ function combine(runs) {
     drain_after_stop_ms: worst((r) => r.drain_after_stop_ms),
     e2e_p50_ms: +(sum((r) => r.e2e_p50_ms) / runs.length).toFixed(1),
     e2e_p99_ms: worst((r) => r.e2e_p99_ms),
-    cpu_ms_per_delivery: +(sum((r) => r.cpu_ms_per_delivery * r.callbacks) / Math.max(1, sum((r) => r.callbacks))).toFixed(3),
+    cpu_ms_per_delivery: perDelivery((r) => r.cpu_ms_per_delivery),
+    main_thread_ms_per_delivery: perDelivery((r) => r.main_thread_ms_per_delivery),
+    other_threads_ms_per_delivery: perDelivery((r) => r.other_threads_ms_per_delivery),
   };
 }
 
 /**
- * The app's runs as multiples of the whole floor's: what everything beyond the promises' own writes and waits costs.
- * From the sums of the runs, each CPU figure weighted by the deliveries it covers.
+ * The app's runs (combined) as multiples of the whole floor's: what everything beyond the promises' own writes and
+ * waits costs.
  */
 function floorMultiples(app, whole) {
-  const mean = (runs, pick) => runs.reduce((total, run) => total + pick(run) * run.callbacks, 0) / Math.max(1, runs.reduce((total, run) => total + run.callbacks, 0));
-  const multiple = (pick) => +(mean(app, pick) / mean(whole, pick)).toFixed(2);
-  const rate = (runs) => runs.reduce((total, run) => total + run.req_per_s, 0) / runs.length;
-  return {
-    req_per_s: +(rate(app) / rate(whole)).toFixed(2),
-    cpu_ms_per_delivery: multiple((run) => run.cpu_ms_per_delivery),
-    main_thread_ms_per_delivery: multiple((run) => run.main_thread_ms_per_delivery),
-    other_threads_ms_per_delivery: multiple((run) => run.other_threads_ms_per_delivery),
-  };
+  const multiple = (key) => +(app[key] / whole[key]).toFixed(2);
+  return Object.fromEntries(['req_per_s', 'cpu_ms_per_delivery', 'main_thread_ms_per_delivery', 'other_threads_ms_per_delivery'].map((key) => [key, multiple(key)]));
 }
 
 /** The app's own group-commit counters: how many writes each SQLite commit carried, and time in COMMIT. */
@@ -247,7 +246,7 @@ async function main() {
     `|---|---|---|---|---|---|---|---|---|---|${extra ? '---|' : ''}`,
   ];
   const appHalf = results.find((r) => r.key === 'app').half;
-  const againstWhole = floorMultiples(runs.app, runs.whole);
+  const againstWhole = floorMultiples(results.find((r) => r.key === 'app').max, results.find((r) => r.key === 'whole').max);
   const runsOf = (r) => (r.max.runs_req_per_s.length > 1 ? ` (runs ${r.max.runs_req_per_s.join(', ')})` : '');
   console.log(
     [
