@@ -236,17 +236,18 @@ async function main() {
     sink.server.close();
     rmSync(dir, { recursive: true, force: true });
   }
-  // The ratios from the sums of the runs (the app's, the baseline's and the whole floor's interleaved).
-  const sumOf = (key) => runs[key].reduce((total, run) => total + run.req_per_s, 0) / runs[key].length;
-  for (const r of results) r.ratio = +(sumOf(r.key) / sumOf('baseline')).toFixed(2);
+  // The ratios from the sums of the runs (the app's, the baseline's and the whole floor's interleaved), which
+  // combine() has already made into each target's req/s.
+  const resultOf = (key) => results.find((r) => r.key === key);
+  for (const r of results) r.ratio = +(r.max.req_per_s / resultOf('baseline').max.req_per_s).toFixed(2);
   const row = (r, p, first) =>
     `| ${r.name} | ${first} | ${p.p50_ms} | ${p.p99_ms} | ${p.non_2xx} | ${p.callbacks}/${p.accepted} | ${p.sustained_per_s} | ${ms(p.drain_after_stop_ms)} | ${ms(p.e2e_p50_ms)} | ${ms(p.e2e_p99_ms)} |`;
   const head = (first, extra = '') => [
     `| target | ${first} | p50 ms | p99 ms | non-2xx | callbacks/accepted | called back/s | last callback after stop, ms | e2e p50 ms | e2e p99 ms |${extra}`,
     `|---|---|---|---|---|---|---|---|---|---|${extra ? '---|' : ''}`,
   ];
-  const appHalf = results.find((r) => r.key === 'app').half;
-  const againstWhole = floorMultiples(results.find((r) => r.key === 'app').max, results.find((r) => r.key === 'whole').max);
+  const appHalf = resultOf('app').half;
+  const againstWhole = floorMultiples(resultOf('app').max, resultOf('whole').max);
   const runsOf = (r) => (r.max.runs_req_per_s.length > 1 ? ` (runs ${r.max.runs_req_per_s.join(', ')})` : '');
   console.log(
     [
