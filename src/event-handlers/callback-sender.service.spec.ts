@@ -2,7 +2,7 @@ import { getEventListeners } from 'node:events';
 import { CallbackConfig } from '../config/configuration';
 import { MetricsService } from '../metrics/metrics.service';
 import { CallbackAttemptsRepository } from '../deliveries/callback-attempts.repository';
-import { CallbackSender, CallbackTarget, SendContext } from './callback-sender.service';
+import { CallbackSender, CallbackTarget, CheckedTarget, SendContext } from './callback-sender.service';
 import { CallbackResponse, ModelRiverCallbackClient } from '../modelriver/modelriver-callback.client';
 
 const delivered: CallbackResponse = { outcome: 'delivered', statusCode: 200, durationMs: 1, error: null, retryAfterMs: null };
@@ -13,13 +13,22 @@ const target: CallbackTarget = {
   receivedAt: Date.now(),
 };
 
+/** The target as a run hands it over: checked once, before any work. */
+function checkedBy(sender: CallbackSender, unchecked: CallbackTarget = target): CheckedTarget {
+  const checked = sender.check(unchecked);
+  if (!checked.ok) throw new Error(checked.reason);
+  return checked.target;
+}
+
 describe('CallbackSender', () => {
   let posted: unknown[];
+  let postedTo: string[];
   let sender: CallbackSender;
 
   beforeEach(() => {
     posted = [];
-    const client = { post: (_url: URL, body: unknown) => (posted.push(body), Promise.resolve(delivered)) };
+    postedTo = [];
+    const client = { post: (url: URL, body: unknown) => (postedTo.push(url.href), posted.push(body), Promise.resolve(delivered)) };
     const attempts = { record: () => Promise.resolve() };
     const config = { allowHttp: false, allowedHosts: ['api.modelriver.com'], timeoutMs: 1000, budgetMs: 300_000, retryBaseMs: 10, retryMaxMs: 100 };
     const metrics = { callbacks: { inc: () => undefined } };
@@ -39,7 +48,7 @@ describe('CallbackSender', () => {
 
   it('sends nothing until what the job wrote is durable', async () => {
     let durable!: () => void;
-    const sent = sender.sendResult(target, { ok: true }, 'content_ready', context(() => new Promise((resolve) => (durable = resolve))));
+    const sent = sender.sendResult(checkedBy(sender), { ok: true }, 'content_ready', context(() => new Promise((resolve) => (durable = resolve))));
     await new Promise((resolve) => setTimeout(resolve, 10));
     expect(posted).toEqual([]);
     durable();
@@ -47,9 +56,22 @@ describe('CallbackSender', () => {
     expect(posted).toHaveLength(1);
   });
 
+  it('checks the URL once: a refused target gets a reason and no send; a checked one goes to the URL it parsed', async () => {
+    const refused = sender.check({ ...target, callbackUrl: 'http://api.modelriver.com/api/v1/callback/ch_1' });
+    expect(refused).toEqual({ ok: false, reason: 'callback_url scheme http is not allowed' });
+    expect(sender.check({ ...target, callbackUrl: 'https://elsewhere.example/api/v1/callback/ch_1' })).toMatchObject({ ok: false });
+    await expect(sender.sendError({ ...target, callbackUrl: 'https://api.modelriver.com/api/v1/callback/other' }, 'boom', context(() => Promise.resolve()))).resolves.toEqual({
+      status: 'refused',
+      reason: 'callback_url does not end with the delivery channel_id',
+    });
+    expect(posted).toEqual([]);
+    await expect(sender.sendResult(checkedBy(sender), { ok: true }, 'content_ready', context(() => Promise.resolve()))).resolves.toMatchObject({ status: 'delivered' });
+    expect(postedTo).toEqual([target.callbackUrl]);
+  });
+
   it('sends no result when some of it may have been lost: the job fails and runs again', async () => {
     const lost = new Error('a commit failed after this work began');
-    await expect(sender.sendResult(target, { ok: true }, 'content_ready', context(() => Promise.reject(lost)))).rejects.toBe(lost);
+    await expect(sender.sendResult(checkedBy(sender), { ok: true }, 'content_ready', context(() => Promise.reject(lost)))).rejects.toBe(lost);
     expect(posted).toEqual([]);
   });
 
@@ -72,7 +94,7 @@ describe('CallbackSender', () => {
       { callbacks: { inc: () => undefined } } as unknown as MetricsService,
     );
     const draining = new AbortController().signal;
-    const sent = await retrying.sendResult(target, { ok: true }, 'content_ready', { draining, signal: new AbortController().signal, persisted: () => Promise.resolve() });
+    const sent = await retrying.sendResult(checkedBy(retrying), { ok: true }, 'content_ready', { draining, signal: new AbortController().signal, persisted: () => Promise.resolve() });
     expect(sent).toMatchObject({ status: 'delivered' });
     expect(replies).toEqual([]);
     expect(getEventListeners(draining, 'abort')).toHaveLength(0);

@@ -16,6 +16,13 @@ export interface CallbackTarget {
   receivedAt: number;
 }
 
+declare const checkedUrl: unique symbol;
+
+/** A target whose URL passed `CallbackSender.check`, parsed: only `check` makes one, so no result goes to an unchecked URL. */
+export type CheckedTarget = CallbackTarget & { readonly url: URL; readonly [checkedUrl]: true };
+
+export type TargetCheck = { ok: true; target: CheckedTarget } | { ok: false; reason: string };
+
 export type CallbackResult =
   /** `unrecorded`: a result's delivered attempt, for the caller to record with the delivery's completion. */
   | { status: 'delivered'; statusCode: number | null; unrecorded?: AttemptRecord }
@@ -62,12 +69,16 @@ export class CallbackSender {
     private readonly metrics: MetricsService,
   ) {}
 
-  /** Checks the URL without connecting; also used to decide whether an error callback may be sent. */
-  check(target: CallbackTarget) {
-    return checkCallbackUrl(target.callbackUrl, target.channelId, this.config);
+  /**
+   * Checks the URL without connecting, once per run: before any work is done for a result, and before an error
+   * callback. The checked target carries the parsed URL to the send.
+   */
+  check(target: CallbackTarget): TargetCheck {
+    const checked = checkCallbackUrl(target.callbackUrl, target.channelId, this.config);
+    return checked.ok ? { ok: true, target: { ...target, url: checked.url } as CheckedTarget } : checked;
   }
 
-  sendResult(target: CallbackTarget, data: JsonObject, event: string | null, context: SendContext): Promise<CallbackResult> {
+  sendResult(target: CheckedTarget, data: JsonObject, event: string | null, context: SendContext): Promise<CallbackResult> {
     const body = { data, task_id: `task_${target.deliveryId}`, metadata: { delivery_id: target.deliveryId, event } };
     const lastStart = target.receivedAt + this.config.budgetMs - 2 * this.config.timeoutMs;
     return this.send(target, 'result', body, lastStart, context);
@@ -75,23 +86,23 @@ export class CallbackSender {
 
   /** Exactly one attempt: the user must hear that processing failed, but not twice. */
   sendError(target: CallbackTarget, message: string, context: SendContext): Promise<CallbackResult> {
+    const checked = this.check(target);
+    if (!checked.ok) {
+      this.metrics.callbacks.inc({ kind: 'error', outcome: 'refused', status: 'none' });
+      return Promise.resolve({ status: 'refused', reason: checked.reason });
+    }
     const body = { error: 'processing_failed', message };
-    return this.send(target, 'error', body, 0, context);
+    return this.send(checked.target, 'error', body, 0, context);
   }
 
   /** `lastStart`: no retry starts after it (the first attempt always goes out, even late). */
   private async send(
-    target: CallbackTarget,
+    target: CheckedTarget,
     kind: CallbackKind,
     body: JsonObject,
     lastStart: number,
     context: SendContext,
   ): Promise<CallbackResult> {
-    const checked = this.check(target);
-    if (!checked.ok) {
-      this.metrics.callbacks.inc({ kind, outcome: 'refused', status: 'none' });
-      return { status: 'refused', reason: checked.reason };
-    }
     // A result ModelRiver has seen must never be undone by a crash: e.g. a content row lost with the log's last
     // unsynced pages would be created again under a new id and called back differently. An error callback
     // reports nothing stored and goes out regardless: the user must hear that processing failed, even if
@@ -102,7 +113,7 @@ export class CallbackSender {
     let attempts = 0;
     for (let attempt = 1; !draining.aborted || attempt === 1; attempt++) {
       attempts = attempt;
-      last = await this.client.post(checked.url, body, this.config.timeoutMs, signal);
+      last = await this.client.post(target.url, body, this.config.timeoutMs, signal);
       this.metrics.callbacks.inc({ kind, outcome: last.outcome, status: String(last.statusCode ?? 'none') });
       if (last.outcome === 'delivered') {
         this.logger.log(`${kind} callback for delivery ${target.deliveryId} delivered (${last.statusCode}, attempt ${attempt})`);

@@ -51,15 +51,14 @@ export class DeliveryDispatcher implements DeliveryJobHandler, OnModuleInit {
 
   async handle(job: DeliveryJob, context: JobContext): Promise<RunCompletion> {
     const { delivery, event } = await this.load(job.deliveryId, context.claimed, context.claimedPayload);
-    const target = toTarget(delivery, event);
-    if (target) {
-      // Refuse a bad callback URL before doing any work for it: no connection is ever made.
-      const checked = this.callbacks.check(target);
-      if (!checked.ok) {
-        await this.deliveries.setCallbackStatus(delivery.id, 'refused');
-        throw new PermanentJobError(`callback refused: ${checked.reason}`);
-      }
+    const unchecked = toTarget(delivery, event);
+    // Refuse a bad callback URL before doing any work for it: no connection is ever made.
+    const checked = unchecked && this.callbacks.check(unchecked);
+    if (checked && !checked.ok) {
+      await this.deliveries.setCallbackStatus(delivery.id, 'refused');
+      throw new PermanentJobError(`callback refused: ${checked.reason}`);
     }
+    const target = checked?.target;
 
     // A stored result (an earlier run's callback did not get through) is reused, never computed again. A fresh one
     // is written with the completion, or kept below when the run ends otherwise. (A crash between processing and
