@@ -48,7 +48,8 @@ export async function createApp(options: AppOptions = {}): Promise<NestFastifyAp
 
 export async function configureApp(app: NestFastifyApplication): Promise<void> {
   const { maxBodyBytes } = app.get<WebhookConfig>(webhookConfig.KEY);
-  app.useLogger(quietStartup(app.get(Logger)));
+  const pino = app.get<PinoLogger>(APP_PINO);
+  app.useLogger(quietStartup(app.get(Logger), pino));
   app.useGlobalFilters(new AllExceptionsFilter());
   app.useGlobalPipes(requestValidationPipe());
   const { corsOrigins } = app.get<RealtimeConfig>(realtimeConfig.KEY);
@@ -61,7 +62,7 @@ export async function configureApp(app: NestFastifyApplication): Promise<void> {
   const fastify = app.getHttpAdapter().getInstance();
   // One line per request as its response closes (see requestLogger), early refusals and 404s included: answered if
   // the response finished, abandoned if the client left first (mid-body, or while we worked on the answer).
-  const logRequest = requestLogger(app.get<PinoLogger>(APP_PINO));
+  const logRequest = requestLogger(pino);
   fastify.addHook('onRequest', (request, reply, done) => {
     reply.raw.once('close', () =>
       logRequest({

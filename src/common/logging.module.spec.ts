@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { requestLogger } from './logging.module';
+import { LoggerService } from '@nestjs/common';
+import { quietStartup, requestLogger } from './logging.module';
 
 /** A pino logger at `level` whose lines are collected, parsed. */
 function collecting(level: string) {
@@ -57,5 +58,42 @@ describe('requestLogger', () => {
     const { lines, log } = collecting('info');
     log({ id: 'q', method: 'POST', url: '/webhooks/modelriver', statusCode: 'aborted' });
     expect(lines).toEqual([expect.objectContaining({ level: 30, reqId: 'q', msg: 'POST /webhooks/modelriver abandoned by the client before the answer (request q)' })]);
+  });
+});
+
+describe('quietStartup', () => {
+  /** Nest's logger methods as they reach the inner logger: each call's method and arguments. */
+  function recording(level: string) {
+    const calls: unknown[][] = [];
+    const inner = Object.fromEntries(
+      ['log', 'error', 'warn', 'debug', 'verbose', 'fatal'].map((method) => [method, (...args: unknown[]) => calls.push([method, ...args])]),
+    ) as unknown as LoggerService;
+    return { calls, logger: quietStartup(inner, pino({ level }, new Writable({ write: (_chunk, _encoding, done) => done() }))) };
+  }
+
+  it('demotes Nest start-up chatter to debug and passes the app\'s own lines on as they come', () => {
+    const { calls, logger } = recording('debug');
+    logger.log('Nest application successfully started', 'NestApplication');
+    logger.log('accepted delivery d1', 'WebhookIngestService');
+    logger.warn('slow', 'Ctx');
+    expect(calls).toEqual([
+      ['debug', 'Nest application successfully started', 'NestApplication'],
+      ['log', 'accepted delivery d1', 'WebhookIngestService'],
+      ['warn', 'slow', 'Ctx'],
+    ]);
+  });
+
+  it('drops a line below the level before the inner logger sees it, at the level nestjs-pino would write it', () => {
+    const { calls, logger } = recording('warn');
+    logger.log('accepted delivery d1', 'WebhookIngestService');
+    logger.debug?.('processed', 'Ctx');
+    logger.verbose?.('detail', 'Ctx');
+    logger.warn('slow', 'Ctx');
+    logger.error('failed', 'stack', 'Ctx');
+    logger.fatal?.('gone', 'Ctx');
+    expect(calls.map(([method]) => method)).toEqual(['warn', 'error', 'fatal']);
+    const traced = recording('trace');
+    traced.logger.verbose?.('detail', 'Ctx');
+    expect(traced.calls).toEqual([['verbose', 'detail', 'Ctx']]);
   });
 });

@@ -16,19 +16,29 @@ export function genRequestId(request: IncomingMessage): string {
 /** Nest's own start-up chatter (modules loaded, routes mapped, gateways subscribed): debug, not info. */
 const STARTUP_CONTEXTS = new Set(['NestFactory', 'InstanceLoader', 'RoutesResolver', 'RouterExplorer', 'WebSocketsController', 'NestApplication']);
 
-/** The app's logger with Nest's start-up lines demoted to debug; everything else as it comes. */
-export function quietStartup(logger: LoggerService): LoggerService {
+/** The pino level each of Nest's logger methods writes at (nestjs-pino's mapping). */
+const PINO_LEVELS = { log: 'info', error: 'error', warn: 'warn', debug: 'debug', verbose: 'trace', fatal: 'fatal' } as const;
+type NestLevel = keyof typeof PINO_LEVELS;
+
+/**
+ * The app's logger with Nest's start-up lines demoted to debug; everything else as it comes. A line the level drops
+ * stops here, before nestjs-pino builds its arguments: at `warn`, a delivery's `info` lines ("accepted", "delivered")
+ * cost nothing beyond Nest's own call.
+ */
+export function quietStartup(logger: LoggerService, levels: Pick<pino.Logger, 'isLevelEnabled'>): LoggerService {
+  const write = (level: NestLevel, message: unknown, rest: unknown[]) => {
+    if (levels.isLevelEnabled(PINO_LEVELS[level])) logger[level]?.(message, ...rest);
+  };
   return {
     log: (message: unknown, ...rest: unknown[]) => {
       const context = rest.at(-1);
-      if (typeof context === 'string' && STARTUP_CONTEXTS.has(context)) logger.debug?.(message, ...rest);
-      else logger.log(message, ...rest);
+      write(typeof context === 'string' && STARTUP_CONTEXTS.has(context) ? 'debug' : 'log', message, rest);
     },
-    error: (message: unknown, ...rest: unknown[]) => void logger.error(message, ...rest),
-    warn: (message: unknown, ...rest: unknown[]) => void logger.warn(message, ...rest),
-    debug: (message: unknown, ...rest: unknown[]) => void logger.debug?.(message, ...rest),
-    verbose: (message: unknown, ...rest: unknown[]) => void logger.verbose?.(message, ...rest),
-    fatal: (message: unknown, ...rest: unknown[]) => void logger.fatal?.(message, ...rest),
+    error: (message: unknown, ...rest: unknown[]) => write('error', message, rest),
+    warn: (message: unknown, ...rest: unknown[]) => write('warn', message, rest),
+    debug: (message: unknown, ...rest: unknown[]) => write('debug', message, rest),
+    verbose: (message: unknown, ...rest: unknown[]) => write('verbose', message, rest),
+    fatal: (message: unknown, ...rest: unknown[]) => write('fatal', message, rest),
   };
 }
 
