@@ -20,6 +20,8 @@ describe('scale profile: admission control over two instances', () => {
     return { status: response.status, retryAfter: response.headers.get('retry-after') };
   };
 
+  // The test's own limit leaves room for its waits (two instances' starts, 2 s of load, up to 60 s for the callbacks,
+  // 10 s to recover): under jest's default of 60 s a slow machine ran out of time inside the callbacks' wait.
   it('refuses with 503 + Retry-After on both instances under overload, calls back every 200 once, and recovers', async () => {
     const instances = [await cluster.start(), await cluster.start()];
     const accepted: string[] = [];
@@ -46,5 +48,5 @@ describe('scale profile: admission control over two instances', () => {
     expect(accepted.filter((c) => cluster.sink.for(c).length !== 1)).toEqual([]);
     await waitFor('intake to accept again', async () => ((await send(instances[0], aiGeneratedPayload({ callbackBase: cluster.sink.url }))).status === 200 ? true : undefined), 10_000);
     process.stdout.write(`admission (scale, two instances): accepted ${accepted.length}, refused ${refused.length}, each accepted one called back once\n`);
-  });
+  }, 120_000);
 });
