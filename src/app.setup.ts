@@ -10,7 +10,7 @@ import { AllExceptionsFilter } from './common/all-exceptions.filter';
 import { LifecycleService } from './common/lifecycle.service';
 import { constantSecurityHeaders } from './common/security-headers';
 import { jsonBodiesOnly, requestValidationPipe } from './common/request-validation';
-import { APP_PINO, genRequestId, quietStartup, requestLogger } from './common/logging.module';
+import { APP_PINO, appLogger, genRequestId, requestLogger } from './common/logging.module';
 import { resolveEnvironment } from './config/config.module';
 import { appConfig, AppConfig, realtimeConfig, RealtimeConfig, redisConfig, RedisConfig, webhookConfig, WebhookConfig } from './config/configuration';
 import { MetricsService } from './metrics/metrics.service';
@@ -49,7 +49,7 @@ export async function createApp(options: AppOptions = {}): Promise<NestFastifyAp
 export async function configureApp(app: NestFastifyApplication): Promise<void> {
   const { maxBodyBytes } = app.get<WebhookConfig>(webhookConfig.KEY);
   const pino = app.get<PinoLogger>(APP_PINO);
-  app.useLogger(quietStartup(app.get(Logger), pino));
+  app.useLogger(appLogger(app.get(Logger), pino));
   app.useGlobalFilters(new AllExceptionsFilter());
   app.useGlobalPipes(requestValidationPipe());
   const { corsOrigins } = app.get<RealtimeConfig>(realtimeConfig.KEY);

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { LoggerService } from '@nestjs/common';
-import { quietStartup, requestLogger } from './logging.module';
+import { appLogger, requestLogger } from './logging.module';
 
 /** A pino logger at `level` whose lines are collected, parsed. */
 function collecting(level: string) {
@@ -61,14 +61,14 @@ describe('requestLogger', () => {
   });
 });
 
-describe('quietStartup', () => {
+describe('appLogger', () => {
   /** Nest's logger methods as they reach the inner logger: each call's method and arguments. */
   function recording(level: string) {
     const calls: unknown[][] = [];
     const inner = Object.fromEntries(
       ['log', 'error', 'warn', 'debug', 'verbose', 'fatal'].map((method) => [method, (...args: unknown[]) => calls.push([method, ...args])]),
     ) as unknown as LoggerService;
-    return { calls, logger: quietStartup(inner, pino({ level }, new Writable({ write: (_chunk, _encoding, done) => done() }))) };
+    return { calls, logger: appLogger(inner, pino({ level }, new Writable({ write: (_chunk, _encoding, done) => done() }))) };
   }
 
   it('demotes Nest start-up chatter to debug and passes the app\'s own lines on as they come', () => {

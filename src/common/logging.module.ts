@@ -21,11 +21,11 @@ const PINO_LEVELS = { log: 'info', error: 'error', warn: 'warn', debug: 'debug',
 type NestLevel = keyof typeof PINO_LEVELS;
 
 /**
- * The app's logger with Nest's start-up lines demoted to debug; everything else as it comes. A line the level drops
- * stops here, before nestjs-pino builds its arguments: at `warn`, a delivery's `info` lines ("accepted", "delivered")
- * cost nothing beyond Nest's own call.
+ * The logger the app hands Nest (`app.useLogger`): nestjs-pino's, behind two gates. Nest's start-up lines are demoted
+ * to debug; every other line keeps its level. A line below `LOG_LEVEL` stops here, before nestjs-pino builds its
+ * arguments: at `warn`, a delivery's `info` lines ("accepted", "delivered") cost nothing beyond Nest's own call.
  */
-export function quietStartup(logger: LoggerService, levels: Pick<pino.Logger, 'isLevelEnabled'>): LoggerService {
+export function appLogger(logger: LoggerService, levels: Pick<pino.Logger, 'isLevelEnabled'>): LoggerService {
   const write = (level: NestLevel, message: unknown, rest: unknown[]) => {
     if (levels.isLevelEnabled(PINO_LEVELS[level])) logger[level]?.(message, ...rest);
   };
