@@ -154,6 +154,24 @@ describe('admin dashboard in Chromium', () => {
     expect(await page.getAttribute(row(ids.dead), 'data-status')).toBe('completed');
   }, 20_000);
 
+  it('opens a delivery whose callback is being retried: each failed attempt, and the result waiting on the outcome', async () => {
+    const retried = aiGeneratedPayload({ callbackBase: sink.url });
+    const channel = retried.channel_id as string;
+    // Enough 503s to keep the run retrying for the rest of this test (the pauses grow past 10 s).
+    sink.script(channel, ...Array.from({ length: 20 }, () => 503));
+    const id = await send(retried);
+    await waitFor('three callback attempts', () => (sink.for(channel).length >= 3 ? true : undefined));
+    await page.waitForSelector(`${row(id)}[data-status="processing"]`, { timeout: 12_000 });
+    await page.click(`${row(id)} button.open`);
+    await page.waitForSelector(`#detail-title:text("${id}")`);
+    expect(await page.textContent('#detail-result')).toBe('(processed; stored once the callback has an outcome: see the attempts below)');
+    const timeline = await page.locator('#detail-attempts li').allTextContents();
+    expect(timeline.length).toBeGreaterThanOrEqual(2);
+    expect(timeline[0]).toMatch(/result #1: retryable, HTTP 503, \d+ ms, callback answered 503/);
+    expect(status(id)).toBe('processing');
+    await page.click('#close-detail');
+  }, 20_000);
+
   it('signs out: the token is forgotten and the data is gone from the page', async () => {
     await page.click('#sign-out');
     expect(await page.isVisible('#login')).toBe(true);
