@@ -180,7 +180,8 @@ const loopLine = (loop) =>
   loop ? `event loop: longest gap ${loop.delay_max_ms} ms, p99 ${loop.delay_p99_ms} ms (the 10 ms timer's), GC ${loop.minor_gc_ms} ms in scavenges, ${loop.major_gcs} major (${loop.major_gc_ms} ms)` : 'event loop: -';
 
 const ms = (value) => (Number.isFinite(value) ? value : '-');
-const times = (value) => `${value.toFixed(2)} ×`;
+/** A multiple; a division by a run that carried nothing (a failed floor) prints as such, not as Infinity or NaN. */
+const times = (value) => (Number.isFinite(value) ? `${value.toFixed(2)} ×` : 'n/a (a run carried nothing)');
 
 async function main() {
   if (canPin) execFileSync('taskset', ['-cp', '1', String(process.pid)], { stdio: 'ignore' });
