@@ -175,11 +175,16 @@
       if (item.channel_id) channel.appendChild(el('code', item.channel_id));
       tr.appendChild(channel);
       tr.appendChild(el('td', item.attempts));
-      tr.appendChild(el('td', item.callback_status || ''));
+      tr.appendChild(el('td', item.callback_status || failedSoFar(item.failed_callback_attempts), 'callback'));
       tr.appendChild(el('td', item.reason || '', 'reason'));
       tr.appendChild(actionsCell(item));
       rows.appendChild(tr);
     });
+  }
+
+  /** A delivery still on its way: how many of its callback attempts have failed so far (none: nothing to say). */
+  function failedSoFar(count) {
+    return count ? count + (count === 1 ? ' attempt' : ' attempts') + ' failed so far' : '';
   }
 
   function actionsCell(item) {

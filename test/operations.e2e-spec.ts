@@ -130,6 +130,30 @@ describe('admin API', () => {
       expect((await admin(app, '/admin/deliveries/not-a-uuid')).status).toBe(400);
     });
 
+    it('counts the failed callback attempts of a delivery still in flight, and only of such', async () => {
+      const retried = aiGeneratedPayload({ callbackBase: sink.url });
+      const channel = retried.channel_id as string;
+      // Two refusals, then answers that never come (each attempt ends at CALLBACK_TIMEOUT_MS): in flight for a while.
+      sink.script(channel, 503, 503, ...Array.from({ length: 10 }, () => 'hang' as const));
+      const id = (await send(app, retried)).body.delivery_id as string;
+      const recorded = () => (app.db.prepare('SELECT COUNT(*) AS n FROM callback_attempts WHERE delivery_id = ?').get(id) as { n: number }).n;
+      await waitFor('two failed attempts recorded', () => (recorded() >= 2 ? true : undefined));
+      const page = await admin(app, `/admin/deliveries?search=${channel}`);
+      const [item] = page.body.items as Json[];
+      expect(item).toMatchObject({ id, status: 'processing', callback_status: null });
+      expect(item.failed_callback_attempts).toBeGreaterThanOrEqual(2);
+      expect(item.failed_callback_attempts).toBeLessThanOrEqual(recorded());
+
+      const delivered = aiGeneratedPayload({ callbackBase: sink.url });
+      sink.script(delivered.channel_id as string, 503, 200);
+      const deliveredId = (await send(app, delivered)).body.delivery_id as string;
+      await settled(app, deliveredId);
+      const [completed] = (await admin(app, `/admin/deliveries?search=${deliveredId}`)).body.items as Json[];
+      expect(completed).toMatchObject({ status: 'completed', callback_status: 'delivered' });
+      expect(completed).not.toHaveProperty('failed_callback_attempts');
+      await settled(app, id);
+    });
+
     it('replays a dead delivery after the cause is fixed: processed and called back, audited', async () => {
       const payload = aiGeneratedPayload({ callbackBase: sink.url });
       sink.script(payload.channel_id as string, 400, 200); // rejected, then the error callback

@@ -19,7 +19,7 @@ export class AdminController {
   constructor(private readonly admin: AdminService) {}
 
   @Get('deliveries')
-  @ApiResponse({ status: 200, description: '{items, next_cursor}, newest first; a page filtered on type or event reads at most 10,000 deliveries and may hold fewer than limit items with a next_cursor' })
+  @ApiResponse({ status: 200, description: '{items, next_cursor}, newest first; a page filtered on type or event reads at most 10,000 deliveries and may hold fewer than limit items with a next_cursor; an item still on its way has failed_callback_attempts' })
   @ApiResponse({ status: 400, description: 'bad filter or cursor' })
   list(@Query() query: ListDeliveriesQuery) {
     return this.admin.list(query);

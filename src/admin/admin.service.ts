@@ -26,6 +26,10 @@ function reasonOf(row: Pick<DeliveryRow, 'status' | 'last_error' | 'validation_e
   return row.status === 'dead' || row.status === 'retrying' ? row.last_error : null;
 }
 
+/** Neither settled nor set aside: its callback, if it has one, is still to come. */
+const isInFlight = (row: Pick<DeliveryRow, 'status' | 'callback_status'>) =>
+  row.callback_status === null && (row.status === 'queued' || row.status === 'processing' || row.status === 'retrying');
+
 /** The admin API's view of deliveries: pages, details, stats, and replays (which the queue then runs). */
 @Injectable()
 export class AdminService {
@@ -56,8 +60,13 @@ export class AdminService {
       after: query.cursor === undefined ? undefined : decodeCursor(query.cursor),
       limit,
     });
+    // A delivery still on its way has no callback status yet; what it has is the attempts that failed so far (a
+    // delivered one is recorded with the completion), which the list counts for those rows alone.
+    const inFlight = rows.filter(isInFlight).map((row) => row.id);
+    const failed = await this.attempts.countFor(inFlight);
+    const progress = (row: DeliverySummary) => (isInFlight(row) ? { failed_callback_attempts: failed.get(row.id) ?? 0 } : {});
     return {
-      items: await Promise.all(rows.map((row) => this.summary(row))),
+      items: await Promise.all(rows.map(async (row) => ({ ...(await this.summary(row)), ...progress(row) }))),
       next_cursor: next ? encodeCursor(next.createdAt, next.id) : null,
     };
   }

@@ -56,4 +56,16 @@ export class CallbackAttemptsRepository {
   list(deliveryId: string) {
     return this.db.selectFrom('callback_attempts').selectAll().where('delivery_id', '=', deliveryId).orderBy('created_at').execute();
   }
+
+  /** How many attempts each of these deliveries has recorded (those with none are absent): one indexed query. */
+  async countFor(deliveryIds: readonly string[]): Promise<Map<string, number>> {
+    if (deliveryIds.length === 0) return new Map();
+    const rows = await this.db
+      .selectFrom('callback_attempts')
+      .select(['delivery_id', (eb) => eb.fn.countAll<number | string>().as('count')])
+      .where('delivery_id', 'in', deliveryIds)
+      .groupBy('delivery_id')
+      .execute();
+    return new Map(rows.map((row) => [row.delivery_id, Number(row.count)]));
+  }
 }

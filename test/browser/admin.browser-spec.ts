@@ -154,14 +154,19 @@ describe('admin dashboard in Chromium', () => {
     expect(await page.getAttribute(row(ids.dead), 'data-status')).toBe('completed');
   }, 20_000);
 
-  it('opens a delivery whose callback is being retried: each failed attempt, and the result waiting on the outcome', async () => {
+  it('a delivery whose callback is being retried: the list counts failed attempts, the detail shows each and the result waiting', async () => {
     const retried = aiGeneratedPayload({ callbackBase: sink.url });
     const channel = retried.channel_id as string;
     // Enough 503s to keep the run retrying for the rest of this test (the pauses grow past 10 s).
     sink.script(channel, ...Array.from({ length: 20 }, () => 503));
     const id = await send(retried);
     await waitFor('three callback attempts', () => (sink.for(channel).length >= 3 ? true : undefined));
-    await page.waitForSelector(`${row(id)}[data-status="processing"]`, { timeout: 12_000 });
+    // The list says how many attempts failed so far (plural: at least two, once a refresh has seen them), where a
+    // settled row says its callback status.
+    await page.waitForSelector(`${row(id)}[data-status="processing"] td.callback:text-matches("^[0-9]+ attempts failed so far$")`, { timeout: 12_000 });
+    const failedSoFar = /^(\d+) attempts failed so far$/.exec((await page.textContent(`${row(id)} td.callback`)) ?? '');
+    expect(Number(failedSoFar?.[1])).toBeGreaterThanOrEqual(2);
+    expect(await page.textContent(`${row(ids.completed)} td.callback`)).toBe('delivered');
     await page.click(`${row(id)} button.open`);
     await page.waitForSelector(`#detail-title:text("${id}")`);
     expect(await page.textContent('#detail-result')).toBe('(processed; stored once the callback has an outcome: see the attempts below)');
