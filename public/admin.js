@@ -315,9 +315,9 @@
       (delivery.validation_errors || []).forEach(function (text) { errors.appendChild(el('li', text)); });
       $('detail-errors-box').hidden = !(delivery.validation_errors || []).length;
       // A run keeps its result in memory while it retries the callback and stores it with the outcome.
-      const calledBack = delivery.callback_attempts.some(function (attempt) { return attempt.kind === 'result'; });
+      const resultAttempted = delivery.callback_attempts.some(function (attempt) { return attempt.kind === 'result'; });
       setText('detail-result', delivery.result !== null ? JSON.stringify(delivery.result, null, 2)
-        : calledBack ? '(processed; stored once the callback has an outcome: see the attempts below)' : '(none yet)');
+        : resultAttempted ? '(processed; stored once the callback has an outcome: see the attempts below)' : '(none yet)');
 
       const attempts = $('detail-attempts');
       attempts.textContent = '';

@@ -154,6 +154,27 @@ describe('admin API', () => {
       await settled(app, id);
     });
 
+    it('a replayed dead delivery in flight again counts its failed attempts, not its delivered error callback', async () => {
+      const payload = aiGeneratedPayload({ callbackBase: sink.url });
+      const channel = payload.channel_id as string;
+      // Rejected (final), the error callback delivered; after the replay, answers that never come.
+      sink.script(channel, 400, 200, ...Array.from({ length: 10 }, () => 'hang' as const));
+      const id = (await send(app, payload)).body.delivery_id as string;
+      expect(await settled(app, id)).toMatchObject({ status: 'dead' });
+      const failedRows = () =>
+        (app.db.prepare("SELECT COUNT(*) AS n FROM callback_attempts WHERE delivery_id = ? AND outcome <> 'delivered'").get(id) as { n: number }).n;
+      expect(failedRows()).toBe(1);
+      expect((await admin(app, `/admin/deliveries/${id}/replay`, { method: 'POST' })).status).toBe(202);
+      await waitFor('the replay to call back', () => (sink.for(channel).length >= 3 ? true : undefined));
+      const before = failedRows();
+      const [item] = (await admin(app, `/admin/deliveries?search=${id}`)).body.items as Json[];
+      const after = failedRows();
+      expect(item).toMatchObject({ id, callback_status: null });
+      expect(item.failed_callback_attempts).toBeGreaterThanOrEqual(before);
+      expect(item.failed_callback_attempts).toBeLessThanOrEqual(after);
+      await settled(app, id);
+    });
+
     it('replays a dead delivery after the cause is fixed: processed and called back, audited', async () => {
       const payload = aiGeneratedPayload({ callbackBase: sink.url });
       sink.script(payload.channel_id as string, 400, 200); // rejected, then the error callback

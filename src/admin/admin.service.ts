@@ -60,13 +60,11 @@ export class AdminService {
       after: query.cursor === undefined ? undefined : decodeCursor(query.cursor),
       limit,
     });
-    // A delivery still on its way has no callback status yet; what it has is the attempts that failed so far (a
-    // delivered one is recorded with the completion), which the list counts for those rows alone.
-    const inFlight = rows.filter(isInFlight).map((row) => row.id);
-    const failed = await this.attempts.countFor(inFlight);
-    const progress = (row: DeliverySummary) => (isInFlight(row) ? { failed_callback_attempts: failed.get(row.id) ?? 0 } : {});
+    // A delivery still on its way has no callback status yet; what it has is the attempts that failed so far, which
+    // the list counts for those rows alone.
+    const failed = await this.attempts.countFailed(rows.filter(isInFlight).map((row) => row.id));
     return {
-      items: await Promise.all(rows.map(async (row) => ({ ...(await this.summary(row)), ...progress(row) }))),
+      items: await Promise.all(rows.map((row) => this.summary(row, failed))),
       next_cursor: next ? encodeCursor(next.createdAt, next.id) : null,
     };
   }
@@ -112,10 +110,20 @@ export class AdminService {
     return replayed;
   }
 
-  /** A list item: the row without its body, with the reason it needs an operator and whether a replay can succeed. */
-  private async summary(row: DeliverySummary) {
+  /**
+   * A list item: the row without its body, with the reason it needs an operator, whether a replay can succeed, and
+   * for a delivery still on its way its failed callback attempts (`failed`: by delivery id).
+   */
+  private async summary(row: DeliverySummary, failed: Map<string, number>) {
     const { payload: _payload, validation_errors: _errors, ...shown } = row;
-    return { ...shown, reason: reasonOf(row), ...(await this.replayability(row)), created_at: iso(row.created_at), updated_at: iso(row.updated_at) };
+    return {
+      ...shown,
+      reason: reasonOf(row),
+      ...(await this.replayability(row)),
+      ...(isInFlight(row) ? { failed_callback_attempts: failed.get(row.id) ?? 0 } : {}),
+      created_at: iso(row.created_at),
+      updated_at: iso(row.updated_at),
+    };
   }
 
   /** `replayable`, and `replay_blocked` (why not) for a delivery that needs an operator. */

@@ -57,13 +57,17 @@ export class CallbackAttemptsRepository {
     return this.db.selectFrom('callback_attempts').selectAll().where('delivery_id', '=', deliveryId).orderBy('created_at').execute();
   }
 
-  /** How many attempts each of these deliveries has recorded (those with none are absent): one indexed query. */
-  async countFor(deliveryIds: readonly string[]): Promise<Map<string, number>> {
+  /**
+   * How many callback attempts of each of these deliveries did not get through (those with none are absent): one
+   * indexed query. A delivered one is left out, e.g. the error callback of a dead delivery that was replayed since.
+   */
+  async countFailed(deliveryIds: readonly string[]): Promise<Map<string, number>> {
     if (deliveryIds.length === 0) return new Map();
     const rows = await this.db
       .selectFrom('callback_attempts')
       .select(['delivery_id', (eb) => eb.fn.countAll<number | string>().as('count')])
       .where('delivery_id', 'in', deliveryIds)
+      .where('outcome', '<>', 'delivered')
       .groupBy('delivery_id')
       .execute();
     return new Map(rows.map((row) => [row.delivery_id, Number(row.count)]));
