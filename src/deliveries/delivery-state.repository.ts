@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { Expression, ExpressionBuilder, SqlBool } from 'kysely';
-import { JsonObject } from '../common/json';
+import { JsonObject, merged } from '../common/json';
 import { DatabaseHandles } from '../database/database.factory';
 import { DATABASE_HANDLES } from '../database/database.module';
 import { Database, DELIVERY_COLUMNS, DeliveryRow, Db } from '../database/database.types';
@@ -201,9 +201,10 @@ export class DeliveryStateRepository {
       const { completion: completed, attempt, completionWithAttempt } = this.prepared;
       if (!left.attempt) await completed.execute(completion);
       else {
-        const { id, ...attemptValues } = attemptRow(claim.deliveryId, left.attempt);
-        if (completionWithAttempt) await completionWithAttempt.execute({ ...completion, ...attemptValues, attempt_id: id });
-        else await Promise.all([completed.execute(completion), attempt.execute({ ...attemptValues, id })]);
+        const attemptValues = attemptRow(claim.deliveryId, left.attempt);
+        // The completion's id (the delivery's) replaces the attempt's, which goes in as attempt_id.
+        if (completionWithAttempt) await completionWithAttempt.execute(merged(attemptValues, completion, { attempt_id: attemptValues.id }));
+        else await Promise.all([completed.execute(completion), attempt.execute(attemptValues)]);
       }
       return;
     }

@@ -3,7 +3,7 @@ import { callbackConfig, CallbackConfig } from '../config/configuration';
 import { CallbackKind } from '../database/database.types';
 import { backoffDelay } from '../jobs/backoff';
 import { MetricsService } from '../metrics/metrics.service';
-import { JsonObject } from '../common/json';
+import { JsonObject, merged } from '../common/json';
 import { AttemptRecord, CallbackAttemptsRepository } from '../deliveries/callback-attempts.repository';
 import { checkCallbackUrl } from '../modelriver/callback-url.policy';
 import { CallbackResponse, ModelRiverCallbackClient } from '../modelriver/modelriver-callback.client';
@@ -75,7 +75,7 @@ export class CallbackSender {
    */
   check(target: CallbackTarget): TargetCheck {
     const checked = checkCallbackUrl(target.callbackUrl, target.channelId, this.config);
-    return checked.ok ? { ok: true, target: { ...target, url: checked.url } as CheckedTarget } : checked;
+    return checked.ok ? { ok: true, target: merged(target, { url: checked.url }) as CheckedTarget } : checked;
   }
 
   sendResult(target: CheckedTarget, data: JsonObject, event: string | null, context: SendContext): Promise<CallbackResult> {

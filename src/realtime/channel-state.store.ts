@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import IORedis from 'ioredis';
+import { merged } from '../common/json';
 import { realtimeConfig, RealtimeConfig, redisConfig, RedisConfig } from '../config/configuration';
 
 /** The latest known state of a channel, replayed to late subscribers. */
@@ -70,10 +71,10 @@ export class ChannelStateStore implements OnModuleInit, OnApplicationShutdown {
         .pexpire(key(channelId), this.config.stateTtlMs)
         .exec();
       const seq = Number(results?.[0]?.[1]);
-      return { ...change, channel_id: channelId, seq, updated_at: updatedAt };
+      return merged(change, { channel_id: channelId, seq, updated_at: updatedAt });
     }
     const previous = await this.get(channelId);
-    const state: ChannelState = { ...previous, ...change, channel_id: channelId, seq: (previous?.seq ?? 0) + 1, updated_at: updatedAt };
+    const state: ChannelState = merged(previous ?? {}, change, { channel_id: channelId, seq: (previous?.seq ?? 0) + 1, updated_at: updatedAt });
     this.memory.delete(channelId); // re-insert: Map order is then oldest-first for eviction
     this.memory.set(channelId, { state, expiresAt: Date.now() + this.config.stateTtlMs });
     if (this.memory.size > MAX_CHANNELS) this.memory.delete(this.memory.keys().next().value!);

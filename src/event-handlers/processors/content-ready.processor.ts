@@ -3,7 +3,7 @@ import { InjectBackgroundDatabase } from '../../database/database.module';
 import { ContentsTable, Db } from '../../database/database.types';
 import { PreparedQuery, slotsFor } from '../../database/prepared-query';
 import { newRowId } from '../../database/row-id';
-import { JsonObject } from '../../common/json';
+import { JsonObject, merged } from '../../common/json';
 import { MODELRIVER_EVENTS, ModelRiverEvent } from '../events/modelriver-event';
 import { PermanentProcessingError } from '../processing.errors';
 import { EventProcessor, ProcessesEvent } from './event-processor';
@@ -40,13 +40,12 @@ export class ContentReadyProcessor implements EventProcessor {
       throw new PermanentProcessingError('content_ready needs ai_response.data.title and a body (body, content or text)');
     }
     const row = await this.insert(channelId, title, body);
-    return {
-      ...aiData,
+    return merged(aiData, {
       processed: true,
       saved_at: new Date(Number(row.created_at)).toISOString(),
       content_id: row.id,
       slug: row.slug,
-    };
+    });
   }
 
   /**

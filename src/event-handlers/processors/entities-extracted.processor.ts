@@ -3,7 +3,7 @@ import { InjectBackgroundDatabase } from '../../database/database.module';
 import { Db, EntitiesTable } from '../../database/database.types';
 import { PreparedQuery } from '../../database/prepared-query';
 import { newRowId } from '../../database/row-id';
-import { JsonObject } from '../../common/json';
+import { JsonObject, merged } from '../../common/json';
 import { MODELRIVER_EVENTS, ModelRiverEvent } from '../events/modelriver-event';
 import { PermanentProcessingError } from '../processing.errors';
 import { validateEntities } from './entity-validation';
@@ -45,7 +45,7 @@ export class EntitiesExtractedProcessor implements EventProcessor {
       );
     }
     // entities_validated is the count, as ModelRiver's guide sends it; the list and the rejections ride beside it.
-    return { ...aiData, entities_validated: valid.length, entities_valid: valid, entities_rejected: rejected };
+    return merged(aiData, { entities_validated: valid.length, entities_valid: valid, entities_rejected: rejected });
   }
 
   private async insert(rows: Entity[]): Promise<void> {

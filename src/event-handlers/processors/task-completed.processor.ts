@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectBackgroundDatabase } from '../../database/database.module';
 import { Db } from '../../database/database.types';
-import { JsonObject } from '../../common/json';
+import { JsonObject, merged } from '../../common/json';
 import { MODELRIVER_EVENTS, ModelRiverEvent } from '../events/modelriver-event';
 import { EventProcessor, ProcessesEvent } from './event-processor';
 
@@ -24,6 +24,6 @@ export class TaskCompletedProcessor implements EventProcessor {
       })
       .onConflict((oc) => oc.column('channel_id').doNothing())
       .execute();
-    return { ...event.aiData, stored: true };
+    return merged(event.aiData, { stored: true });
   }
 }
