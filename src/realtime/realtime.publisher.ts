@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { JsonObject, merged } from '../common/json';
+import { JsonObject } from '../common/json';
 import { AiGateway } from './ai.gateway';
 import { ChannelStateStore, StateChange } from './channel-state.store';
 import { ChannelWatch } from './channel-watch.service';
@@ -53,7 +53,8 @@ export class RealtimePublisher {
   private async publish<E extends AiServerEventName>(channelId: string, event: E, change: StateChange, body: AiEventBody<E>): Promise<void> {
     try {
       const state = await this.states.advance(channelId, change);
-      const payload = merged(body, { channel_id: channelId, seq: state.seq, at: state.updated_at }) as AiEventPayload<E>;
+      // A spread, not merged(): `body` may be ModelRiver's own response, whose keys go out as they came.
+      const payload = { ...body, channel_id: channelId, seq: state.seq, at: state.updated_at } as AiEventPayload<E>;
       this.gateway.emit(channelId, event, payload);
       this.plainSockets.deliver(channelId, event, payload);
     } catch (error) {
