@@ -1,9 +1,9 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InvalidRequestError, NotFoundError } from '../common/errors';
 import { retentionConfig, RetentionConfig, webhookConfig, WebhookConfig } from '../config/configuration';
-import { DeliveryRow } from '../database/database.types';
+import { DeliveryRow, DeliveryStatus } from '../database/database.types';
 import { CallbackAttemptsRepository } from '../deliveries/callback-attempts.repository';
-import { DeliveriesRepository, DeliverySummary } from '../deliveries/deliveries.repository';
+import { DeliveriesRepository, DeliverySummary, UNFINISHED_STATUSES } from '../deliveries/deliveries.repository';
 import { DeliveriesService, Replayed } from '../deliveries/deliveries.service';
 import { JOB_QUEUE, JobQueue } from '../jobs/job-queue.port';
 import { CompletedTally } from './completed-tally';
@@ -26,9 +26,9 @@ function reasonOf(row: Pick<DeliveryRow, 'status' | 'last_error' | 'validation_e
   return row.status === 'dead' || row.status === 'retrying' ? row.last_error : null;
 }
 
-/** Neither settled nor set aside: its callback, if it has one, is still to come. */
+/** Unfinished and without a callback status: its callback, if it has one, is still to come. */
 const isInFlight = (row: Pick<DeliveryRow, 'status' | 'callback_status'>) =>
-  row.callback_status === null && (row.status === 'queued' || row.status === 'processing' || row.status === 'retrying');
+  row.callback_status === null && (UNFINISHED_STATUSES as readonly DeliveryStatus[]).includes(row.status);
 
 /** The admin API's view of deliveries: pages, details, stats, and replays (which the queue then runs). */
 @Injectable()
