@@ -108,33 +108,12 @@ export type Db = Kysely<Database>;
 /** A stored delivery as read back. */
 export type DeliveryRow = Selectable<WebhookDeliveriesTable>;
 
-/** Every column of a delivery, checked complete by its type: `true` for each one. */
-const DELIVERY_COLUMN_SET: Record<keyof WebhookDeliveriesTable, true> = {
-  id: true,
-  dedupe_key: true,
-  channel_id: true,
-  type: true,
-  event: true,
-  status: true,
-  attempts: true,
-  next_run_at: true,
-  lease_until: true,
-  lease_token: true,
-  payload: true,
-  signature_scheme: true,
-  signature_secret_index: true,
-  validation_errors: true,
-  last_error: true,
-  result: true,
-  callback_status: true,
-  created_at: true,
-  updated_at: true,
-  completed_at: true,
-};
-
 /**
- * A delivery's columns by name, for statements that return whole rows. A prepared statement that said
- * `RETURNING *` would fail ("cached plan must not change result type") on every connection that prepared it
- * once a migration of a newer instance adds a column; a named list keeps returning the same columns.
+ * What a run reads of the delivery it claimed: a claim returns these and no more. better-sqlite3 builds a property
+ * for every returned column, so the whole row (20 columns) cost a claim ~4 µs a row more than these seven
+ * (bench/HISTORY.md, "Figures of 2026-12-07, 22:28–22:45"). Named, never `RETURNING *`: on PostgreSQL a prepared
+ * statement whose result columns change (a newer instance's migration adds one) fails on every connection that
+ * prepared it.
  */
-export const DELIVERY_COLUMNS = Object.keys(DELIVERY_COLUMN_SET) as (keyof WebhookDeliveriesTable)[];
+export const CLAIMED_COLUMNS = ['id', 'status', 'attempts', 'payload', 'result', 'callback_status', 'created_at'] as const satisfies readonly (keyof WebhookDeliveriesTable)[];
+export type ClaimedRow = Pick<DeliveryRow, (typeof CLAIMED_COLUMNS)[number]>;

@@ -4,7 +4,7 @@ import { Expression, ExpressionBuilder, SqlBool } from 'kysely';
 import { JsonObject, merged } from '../common/json';
 import { DatabaseHandles } from '../database/database.factory';
 import { DATABASE_HANDLES } from '../database/database.module';
-import { Database, DELIVERY_COLUMNS, DeliveryRow, Db } from '../database/database.types';
+import { CLAIMED_COLUMNS, ClaimedRow, Database, Db } from '../database/database.types';
 import { PreparedQuery, SlotOf, slotsFor } from '../database/prepared-query';
 import { AttemptRecord, attemptRow } from './callback-attempts.repository';
 import { CallbackStatus, UNFINISHED_STATUSES } from './deliveries.repository';
@@ -16,8 +16,8 @@ export interface ClaimedDelivery {
   attempt: number;
   /** Fences this run's writes: once another claim took the row, they change nothing. */
   leaseToken: string;
-  /** The row as the claim left it: the handler starts from it instead of reading it again. */
-  row: DeliveryRow;
+  /** What the run reads of the row, as the claim left it: the handler starts from it instead of reading it again. */
+  row: ClaimedRow;
   /** `row.payload` parsed, when the claim had it at hand (JobContext.claimedPayload). */
   payload?: JsonObject;
 }
@@ -64,9 +64,9 @@ export class DeliveryStateRepository {
    * two of the same group commit.
    */
   private readonly prepared: {
-    claim: PreparedQuery<Claim, DeliveryRow>;
-    claimRunnable: PreparedQuery<BatchClaim, DeliveryRow>;
-    claimExpired: PreparedQuery<BatchClaim, DeliveryRow>;
+    claim: PreparedQuery<Claim, ClaimedRow>;
+    claimRunnable: PreparedQuery<BatchClaim, ClaimedRow>;
+    claimExpired: PreparedQuery<BatchClaim, ClaimedRow>;
     completion: PreparedQuery<Completion>;
     attempt: PreparedQuery<Attempt>;
     /** PostgreSQL only (a data-modifying WITH). */
@@ -103,7 +103,7 @@ export class DeliveryStateRepository {
           updated_at: slot('updated_at'),
         }))
         .where('id', 'in', (eb) => eb.selectFrom('webhook_deliveries').select('id').where(condition).orderBy('next_run_at').limit(slot('limit')))
-        .returning(DELIVERY_COLUMNS);
+        .returning(CLAIMED_COLUMNS);
     const batchValues = ['lease_until', 'lease_token', 'updated_at', 'limit', 'before'] as const;
     this.prepared = {
       claim: new PreparedQuery(db, ['lease_token', 'updated_at', 'id', 'now'], (slot) =>
@@ -114,7 +114,7 @@ export class DeliveryStateRepository {
           .where('status', 'in', UNFINISHED_STATUSES)
           // Not while a local run holds a live lease (BullMqJobQueue.reserveSlot): its job is a stray.
           .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', slot('now'))]))
-          .returning(DELIVERY_COLUMNS),
+          .returning(CLAIMED_COLUMNS),
       ),
       claimRunnable: new PreparedQuery(db, batchValues, (slot) =>
         claimBatch(slot, (w) => w.and([w('status', 'in', RUNNABLE), w('next_run_at', '<=', slot('before'))])),

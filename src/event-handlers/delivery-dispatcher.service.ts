@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import { isJsonObject, JsonObject } from '../common/json';
 import { callbackConfig, CallbackConfig, processingConfig, ProcessingConfig } from '../config/configuration';
-import { DeliveryRow } from '../database/database.types';
+import { ClaimedRow } from '../database/database.types';
 import { DeliveriesRepository, SETTLED_CALLBACK_STATUSES } from '../deliveries/deliveries.repository';
 import { readStoredPayload } from '../deliveries/delivery-payload';
 import { AI_GENERATED } from '../deliveries/webhook-payload';
@@ -14,7 +14,7 @@ import { ModelRiverEvent, toModelRiverEvent } from './events/modelriver-event';
 import { PermanentProcessingError } from './processing.errors';
 import { ProcessorRegistry } from './processor-registry.service';
 
-const toTarget = (delivery: DeliveryRow, event: ModelRiverEvent): CallbackTarget | undefined =>
+const toTarget = (delivery: ClaimedRow, event: ModelRiverEvent): CallbackTarget | undefined =>
   event.type === AI_GENERATED && event.callbackUrl
     ? {
         deliveryId: delivery.id,
@@ -99,7 +99,7 @@ export class DeliveryDispatcher implements DeliveryJobHandler, OnModuleInit {
     return { announce };
   }
 
-  private async process(event: ModelRiverEvent, delivery: DeliveryRow, context: JobContext): Promise<JsonObject> {
+  private async process(event: ModelRiverEvent, delivery: ClaimedRow, context: JobContext): Promise<JsonObject> {
     const route = this.processors.route(event.name);
     if (route === 'pass_through') return event.aiData;
     if (route === undefined) {
@@ -139,7 +139,7 @@ export class DeliveryDispatcher implements DeliveryJobHandler, OnModuleInit {
    * `claimed`: the row as the queue's claim returned it (see JobContext.claimed), read when there is none;
    * `payload`: the claimed row's payload already parsed (JobContext.claimedPayload), parsed here when there is none.
    */
-  private async load(deliveryId: string, claimed?: DeliveryRow, payload?: JsonObject): Promise<{ delivery: DeliveryRow; event: ModelRiverEvent }> {
+  private async load(deliveryId: string, claimed?: ClaimedRow, payload?: JsonObject): Promise<{ delivery: ClaimedRow; event: ModelRiverEvent }> {
     const delivery = claimed ?? (await this.deliveries.findById(deliveryId));
     if (!delivery) throw new PermanentJobError(`delivery ${deliveryId} does not exist`);
     try {

@@ -6,7 +6,7 @@
  * dying) ends dead after `maxAttempts` claims, with `onDead` called once before it is marked so.
  */
 import { JsonObject } from '../common/json';
-import { DeliveryRow } from '../database/database.types';
+import { ClaimedRow } from '../database/database.types';
 import { AttemptRecord } from '../deliveries/callback-attempts.repository';
 import { CallbackStatus } from '../deliveries/deliveries.repository';
 
@@ -31,10 +31,10 @@ export interface JobContext {
    */
   persisted(): Promise<void>;
   /**
-   * The delivery row as this run's claim left it (the claim reads it back anyway: one statement fewer for the
-   * handler). A snapshot from before `handle` ran: `onDead` must read the row again.
+   * What the run reads of the delivery row, as this run's claim left it (the claim reads it back anyway: one
+   * statement fewer for the handler). A snapshot from before `handle` ran: `onDead` must read the row again.
    */
-  claimed: DeliveryRow;
+  claimed: ClaimedRow;
   /** `claimed.payload` already parsed, when the queue had it at hand (a delivery intake handed over): parse it otherwise. */
   claimedPayload?: JsonObject;
 }
@@ -75,7 +75,7 @@ export interface SlotReservation {
    * `payload`: the row's payload as intake parsed it; `mark`: the write barrier's mark taken before the insert, the
    * run's first write.
    */
-  run(row: DeliveryRow, payload: JsonObject, mark: number): void;
+  run(row: ClaimedRow, payload: JsonObject, mark: number): void;
   /** The row did not go in (a duplicate, a failed insert): the slot is free again. */
   release(): void;
 }

@@ -4,7 +4,7 @@ import { Test, TestingModule } from '@nestjs/testing';
 import { Insertable } from 'kysely';
 import { AppConfigModule } from '../../src/config/config.module';
 import { DATABASE, DatabaseModule, WRITE_BARRIER } from '../../src/database/database.module';
-import { DELIVERY_COLUMNS, Db, WebhookDeliveriesTable } from '../../src/database/database.types';
+import { CLAIMED_COLUMNS, Db, WebhookDeliveriesTable } from '../../src/database/database.types';
 import { WriteBarrier } from '../../src/database/write-barrier';
 import { DeliveryJob, DeliveryJobHandler, JOB_QUEUE, JobContext, JobQueue, PermanentJobError } from '../../src/jobs/job-queue.port';
 import { JobsModule } from '../../src/jobs/jobs.module';
@@ -119,7 +119,7 @@ export async function storeReserved(instance: QueueInstance, behaviour?: Behavio
   const mark = instance.moduleRef.get<WriteBarrier>(WRITE_BARRIER).mark();
   const id = await storeDelivery(instance.db, slot.claim);
   if (behaviour) instance.handler.scripts.set(id, behaviour);
-  const row = await instance.db.selectFrom('webhook_deliveries').select(DELIVERY_COLUMNS).where('id', '=', id).executeTakeFirstOrThrow();
+  const row = await instance.db.selectFrom('webhook_deliveries').select(CLAIMED_COLUMNS).where('id', '=', id).executeTakeFirstOrThrow();
   beforeHandover?.();
   slot.run(row, {}, mark);
   return id;
