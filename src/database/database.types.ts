@@ -111,7 +111,7 @@ export type DeliveryRow = Selectable<WebhookDeliveriesTable>;
 /**
  * What a run reads of the delivery it claimed: a claim returns these and no more. better-sqlite3 builds a property
  * for every returned column, so the whole row (20 columns) cost a claim ~4 µs a row more than these seven
- * (bench/HISTORY.md, "Figures of 2026-12-07, 22:28–22:45"). Named, never `RETURNING *`: on PostgreSQL a prepared
+ * (bench/HISTORY.md, "Figures of 2026-12-07, 22:28–22:53"). Named, never `RETURNING *`: on PostgreSQL a prepared
  * statement whose result columns change (a newer instance's migration adds one) fails on every connection that
  * prepared it.
  */
