@@ -1,9 +1,9 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InvalidRequestError, NotFoundError } from '../common/errors';
 import { retentionConfig, RetentionConfig, webhookConfig, WebhookConfig } from '../config/configuration';
-import { DeliveryRow, DeliveryStatus } from '../database/database.types';
+import { DeliveryRow } from '../database/database.types';
 import { CallbackAttemptsRepository } from '../deliveries/callback-attempts.repository';
-import { DeliveriesRepository, DeliverySummary, UNFINISHED_STATUSES } from '../deliveries/deliveries.repository';
+import { DeliveriesRepository, DeliverySummary, isUnfinished } from '../deliveries/deliveries.repository';
 import { DeliveriesService, Replayed } from '../deliveries/deliveries.service';
 import { JOB_QUEUE, JobQueue } from '../jobs/job-queue.port';
 import { CompletedTally } from './completed-tally';
@@ -28,7 +28,7 @@ function reasonOf(row: Pick<DeliveryRow, 'status' | 'last_error' | 'validation_e
 
 /** Unfinished and without a callback status: its callback, if it has one, is still to come. */
 const isInFlight = (row: Pick<DeliveryRow, 'status' | 'callback_status'>) =>
-  row.callback_status === null && (UNFINISHED_STATUSES as readonly DeliveryStatus[]).includes(row.status);
+  row.callback_status === null && isUnfinished(row.status);
 
 /** The admin API's view of deliveries: pages, details, stats, and replays (which the queue then runs). */
 @Injectable()

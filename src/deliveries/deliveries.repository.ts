@@ -71,6 +71,9 @@ export const SETTLED_CALLBACK_STATUSES: readonly CallbackStatus[] = ['delivered'
 /** Deliveries that are not finished: what the queue still owes a callback (or a run). */
 export const UNFINISHED_STATUSES = ['queued', 'retrying', 'processing'] as const satisfies readonly DeliveryStatus[];
 
+/** Whether a delivery in this status is one of UNFINISHED_STATUSES. */
+export const isUnfinished = (status: string): boolean => (UNFINISHED_STATUSES as readonly string[]).includes(status);
+
 const UNCOMPLETED_STATUSES = DELIVERY_STATUSES.filter((status) => status !== 'completed');
 
 /** Index entries one statement of countCompleted reads: about a millisecond of the event loop on SQLite. */

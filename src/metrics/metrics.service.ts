@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { DatabaseHandles } from '../database/database.factory';
 import { DATABASE_HANDLES } from '../database/database.module';
-import { DeliveriesRepository, UNFINISHED_STATUSES } from '../deliveries/deliveries.repository';
+import { DeliveriesRepository, isUnfinished } from '../deliveries/deliveries.repository';
 
 export type RejectReason = 'signature' | 'size' | 'content_type' | 'json' | 'draining' | 'storage' | 'backlog';
 
@@ -110,13 +110,12 @@ export class MetricsService {
       registers: [this.registry],
       async collect() {
         const rows = await deliveries.countUncompleted();
-        const unfinished: readonly string[] = UNFINISHED_STATUSES;
         let waiting = 0;
         let oldestAt = Infinity;
         byStatus.reset();
         for (const row of rows) {
           byStatus.set({ status: row.status }, row.count);
-          if (unfinished.includes(row.status)) {
+          if (isUnfinished(row.status)) {
             waiting += row.count;
             oldestAt = Math.min(oldestAt, row.oldestAt);
           }
